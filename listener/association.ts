@@ -1,0 +1,251 @@
+import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
+import dimse from 'dcmjs-dimse';
+import { TransferInterruptedError } from './errors.ts';
+import { InstanceReceiver, type InstanceRoute, type ReceiveResult } from './instance-receiver.ts';
+import type { Logger } from './log.ts';
+import { negotiate, type NegotiationPolicy, type Rejection } from './negotiation.ts';
+import type { AssociationObserver } from './observer.ts';
+import { outcomeFor, Status, statusHex } from './status.ts';
+import type { DicomConnection } from './transport/dicom-connection.ts';
+
+const { Scp, Dataset, constants, responses } = dimse;
+const { PresentationContextResult, RejectResult, RejectSource, RejectReason, Status: DimseStatus } = constants;
+
+type DimseAssociation = InstanceType<typeof dimse.association.Association>;
+type PresentationContext = InstanceType<typeof dimse.association.PresentationContext>;
+type CStoreRequest = InstanceType<typeof dimse.requests.CStoreRequest>;
+type CEchoRequest = InstanceType<typeof dimse.requests.CEchoRequest>;
+type CStoreResponse = InstanceType<typeof dimse.responses.CStoreResponse>;
+type CEchoResponse = InstanceType<typeof dimse.responses.CEchoResponse>;
+
+/** What one association needs from the listener; injected so the association holds no globals. */
+export interface AssociationServices {
+  readonly policy: NegotiationPolicy;
+  readonly maxPduLength: number;
+  readonly maxInstanceBytes: number;
+  route(calledAeTitle: string): InstanceRoute;
+  /** Admission control: false means over a limit, answered with a transient reject. */
+  admit(callingAeTitle: string): boolean;
+  release(callingAeTitle: string): void;
+  readonly log: Logger;
+  readonly observer: AssociationObserver;
+}
+
+export type AssociationOutcome = 'released' | 'aborted' | 'rejected' | 'closed' | 'protocol-error';
+
+const REJECT_RESULT = { permanent: RejectResult.Permanent, transient: RejectResult.Transient };
+const REJECT_SOURCE = { 'service-user': RejectSource.ServiceUser, 'service-provider-presentation': RejectSource.ServiceProviderPresentation };
+const REJECT_REASON = {
+  'calling-ae-not-recognized': RejectReason.CallingAeNotRecognized,
+  'called-ae-not-recognized': RejectReason.CalledAeNotRecognized,
+  'local-limit-exceeded': RejectReason.LocalLimitExceeded,
+  'temporary-congestion': RejectReason.TemporaryCongestion,
+};
+
+/**
+ * One DICOM association: negotiation policy applied, each C-STORE turned into one storage
+ * call, and the status storage decided sent back. dcmjs-dimse handles the PDU grammar.
+ */
+export class DicomAssociation extends Scp {
+  readonly #connection: DicomConnection;
+  readonly #services: AssociationServices;
+  readonly #startedAt = Date.now();
+  readonly #results = new WeakMap<CStoreRequest, ReceiveResult>();
+  readonly #receivers = new WeakMap<Writable, { receiver: InstanceReceiver; request: CStoreRequest }>();
+  #callingAeTitle = '';
+  #calledAeTitle = '';
+  #admitted = false;
+  #inFlight: InstanceReceiver | undefined;
+  #instances = 0;
+  #failures = 0;
+  #bytes = 0;
+  #outcome: AssociationOutcome = 'closed';
+  #ended = false;
+
+  constructor(connection: DicomConnection, services: AssociationServices) {
+    // The library's own timers are disabled: DicomConnection owns ARTIM, idle and stall timeouts.
+    super(connection as unknown as Socket, { pduTimeout: 2 ** 31 - 1, connectTimeout: 2 ** 31 - 1, associationTimeout: 2 ** 31 - 1 });
+    this.#connection = connection;
+    this.#services = services;
+    this.on('close', () => this.#end());
+    this.on('networkError', (error: Error) => {
+      services.log.debug('association-network-error', { peer: connection.remoteAddress, message: error.message });
+      this.#outcome = this.#outcome === 'closed' ? 'protocol-error' : this.#outcome;
+      this.#interrupt();
+      connection.destroy();
+    });
+    connection.on('violation', (violation: string) => {
+      this.#outcome = 'protocol-error';
+      services.log.warn('association-violation', { peer: connection.remoteAddress, callingAe: this.#callingAeTitle, violation });
+      services.observer.violation(violation);
+      this.#interrupt();
+    });
+  }
+
+  get inFlight(): boolean {
+    return this.#inFlight !== undefined;
+  }
+
+  /** Drain gave up on this association: fail its instance (never acknowledged) and A-ABORT. */
+  abortForShutdown(): void {
+    this.#outcome = 'aborted';
+    this.#interrupt();
+    this.#connection.abort();
+  }
+
+  override associationRequested(association: DimseAssociation): void {
+    this.#callingAeTitle = association.getCallingAeTitle();
+    this.#calledAeTitle = association.getCalledAeTitle();
+    const contexts = association.getPresentationContexts().map(({ id, context }) => ({
+      id,
+      abstractSyntaxUid: context.getAbstractSyntaxUid(),
+      // Copied: setResult rewrites the library's live array.
+      transferSyntaxUids: [...context.getTransferSyntaxUids()],
+    }));
+    const decision = negotiate({ callingAeTitle: this.#callingAeTitle, calledAeTitle: this.#calledAeTitle, contexts }, this.#services.policy);
+    if (!decision.accepted) return this.#reject(decision.rejection);
+    if (!this.#services.admit(this.#callingAeTitle)) {
+      return this.#reject({ result: 'transient', source: 'service-provider-presentation', reason: 'local-limit-exceeded' });
+    }
+    this.#admitted = true;
+    for (const context of decision.contexts) {
+      const pc = association.getPresentationContext(context.id);
+      if (context.accepted) pc.setResult(PresentationContextResult.Accept, context.transferSyntaxUid);
+      else {
+        pc.setResult(context.reason === 'abstract-syntax-not-supported'
+          ? PresentationContextResult.RejectAbstractSyntaxNotSupported
+          : PresentationContextResult.RejectTransferSyntaxesNotSupported);
+      }
+    }
+    association.setNegotiateAsyncOps(false);
+    association.setMaxPduLength(this.#services.maxPduLength);
+    this.#services.observer.associationAccepted();
+    this.sendAssociationAccept();
+  }
+
+  #reject(rejection: Rejection): void {
+    this.#outcome = 'rejected';
+    this.#services.observer.associationRejected(rejection.reason);
+    this.#services.log.info('association-rejected', {
+      peer: this.#connection.remoteAddress,
+      callingAe: this.#callingAeTitle,
+      calledAe: this.#calledAeTitle,
+      result: rejection.result,
+      reason: rejection.reason,
+    });
+    this.sendAssociationReject(REJECT_RESULT[rejection.result], REJECT_SOURCE[rejection.source], REJECT_REASON[rejection.reason]);
+    this.#connection.end();
+  }
+
+  override associationReleaseRequested(): void {
+    this.#outcome = 'released';
+    this.#interrupt();
+    this.sendAssociationReleaseResponse();
+    this.#connection.end();
+  }
+
+  override abort(): void {
+    this.#outcome = 'aborted';
+    this.#interrupt();
+    this.#connection.destroy();
+  }
+
+  override cEchoRequest(request: CEchoRequest, callback: (response: CEchoResponse) => void): void {
+    const response = responses.CEchoResponse.fromRequest(request);
+    response.setStatus(DimseStatus.Success);
+    callback(response);
+  }
+
+  override createStoreWritableStream(pc: PresentationContext, request: CStoreRequest): Writable {
+    const receiver = new InstanceReceiver(
+      {
+        sopClassUid: request.getAffectedSopClassUid(),
+        sopInstanceUid: request.getAffectedSopInstanceUid(),
+        transferSyntaxUid: pc.getAcceptedTransferSyntaxUid() ?? '',
+        callingAeTitle: this.#callingAeTitle,
+        calledAeTitle: this.#calledAeTitle,
+        receivedAt: new Date(),
+        studyInstanceUid: undefined,
+        seriesInstanceUid: undefined,
+      },
+      this.#services.route(this.#calledAeTitle),
+      this.#connection,
+      this.#services.maxInstanceBytes,
+    );
+    receiver.on('error', () => undefined);
+    this.#inFlight = receiver;
+    this.#receivers.set(receiver, { receiver, request });
+    this.#connection.setPhase('receiving');
+    return receiver;
+  }
+
+  override createDatasetFromStoreWritableStream(writable: Writable, _pc: PresentationContext, callback: (dataset: InstanceType<typeof Dataset>) => void): void {
+    const entry = this.#receivers.get(writable);
+    if (!entry) return callback(new Dataset({}));
+    this.#connection.setPhase('storing');
+    entry.receiver.result().then(
+      (result) => {
+        this.#results.set(entry.request, result);
+        this.#inFlight = undefined;
+        callback(new Dataset({}));
+      },
+      (error: unknown) => {
+        this.#services.log.error('store-internal-error', { message: (error as Error).message });
+        this.#inFlight = undefined;
+        callback(new Dataset({}));
+      },
+    );
+  }
+
+  override cStoreRequest(request: CStoreRequest, callback: (response: CStoreResponse) => void): void {
+    const result = this.#results.get(request);
+    // No result means the request carried no data set or storing failed unexpectedly.
+    const outcome = result?.outcome ?? outcomeFor(new Error('no data set'));
+    const response = responses.CStoreResponse.fromRequest(request);
+    response.setStatus(outcome.status);
+    if (outcome.comment) response.setErrorComment(outcome.comment);
+    this.#instances += 1;
+    this.#bytes += result?.bytes ?? 0;
+    if (outcome.status !== Status.Success) {
+      this.#failures += 1;
+      this.#services.log.warn('store-failed', {
+        callingAe: this.#callingAeTitle,
+        calledAe: this.#calledAeTitle,
+        sopClassUid: request.getAffectedSopClassUid(),
+        transferSyntaxUid: result?.instance.transferSyntaxUid,
+        status: statusHex(outcome.status),
+        reason: outcome.reason,
+        detail: result?.error?.message,
+      });
+    }
+    this.#services.observer.instance(outcome, result);
+    this.#connection.setPhase('idle');
+    callback(response);
+  }
+
+  /** Fails the instance in flight, if any: it will never be acknowledged. */
+  #interrupt(): void {
+    const receiver = this.#inFlight;
+    if (receiver && !receiver.writableFinished) receiver.destroy(new TransferInterruptedError('the association ended mid-instance'));
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#interrupt();
+    if (!this.#admitted) return;
+    this.#services.release(this.#callingAeTitle);
+    this.#services.log.info('association', {
+      peer: this.#connection.remoteAddress,
+      callingAe: this.#callingAeTitle,
+      calledAe: this.#calledAeTitle,
+      instances: this.#instances,
+      failures: this.#failures,
+      bytes: this.#bytes,
+      durationMs: Date.now() - this.#startedAt,
+      outcome: this.#outcome,
+    });
+    this.#services.observer.associationEnded(this.#outcome);
+  }
+}

@@ -1,0 +1,35 @@
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './log.ts';
+import { startListener } from './listener.ts';
+
+let config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`configuration error: ${error.message}\n`);
+  process.exit(2);
+}
+
+const log = createLogger(config.logLevel);
+const listener = await startListener(config, log);
+
+let stopping = false;
+const stop = (signal: string): void => {
+  if (stopping) return;
+  stopping = true;
+  log.info('signal', { signal });
+  listener.drain().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      log.error('drain-failed', { message: (error as Error).message });
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('unhandledRejection', (reason) => {
+  // A rejected promise must never take every association down with it.
+  log.error('unhandled-rejection', { message: reason instanceof Error ? reason.message : String(reason) });
+});

@@ -1,0 +1,82 @@
+import crypto from 'node:crypto';
+import zlib from 'node:zlib';
+
+function crcBase64(value: number): string {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(value >>> 0, 0);
+  return bytes.toString('base64');
+}
+
+/**
+ * Checksums computed as the bytes stream past, split at the same part boundaries the
+ * multipart upload uses, so the listener can check what storage says it assembled against
+ * what the listener itself sent: end to end, not just hop by hop.
+ */
+export class StreamChecksums {
+  readonly #partSize: number;
+  readonly #withMd5: boolean;
+  #whole = 0;
+  #part = 0;
+  #partFill = 0;
+  #partMd5: crypto.Hash | undefined;
+  readonly #partCrcs: number[] = [];
+  readonly #partMd5s: Buffer[] = [];
+  #bytes = 0;
+
+  constructor(partSize: number, withMd5: boolean) {
+    this.#partSize = partSize;
+    this.#withMd5 = withMd5;
+    this.#partMd5 = withMd5 ? crypto.createHash('md5') : undefined;
+  }
+
+  update(chunk: Buffer): void {
+    this.#bytes += chunk.length;
+    this.#whole = zlib.crc32(chunk, this.#whole);
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(this.#partSize - this.#partFill, chunk.length - offset);
+      const slice = offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take);
+      this.#part = zlib.crc32(slice, this.#part);
+      this.#partMd5?.update(slice);
+      this.#partFill += take;
+      offset += take;
+      if (this.#partFill === this.#partSize) this.#closePart();
+    }
+  }
+
+  #closePart(): void {
+    this.#partCrcs.push(this.#part);
+    if (this.#partMd5) this.#partMd5s.push(this.#partMd5.digest());
+    this.#part = 0;
+    this.#partFill = 0;
+    this.#partMd5 = this.#withMd5 ? crypto.createHash('md5') : undefined;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** CRC32 of the whole object, base64 (the form of S3's x-amz-checksum-crc32). */
+  get crc32(): string {
+    return crcBase64(this.#whole);
+  }
+
+  #finishParts(): void {
+    if (this.#partFill > 0) this.#closePart();
+  }
+
+  /** S3's composite checksum of a multipart object: CRC32 over the part CRC32s, then `-N`. */
+  compositeCrc32(): string {
+    this.#finishParts();
+    const joined = Buffer.alloc(4 * this.#partCrcs.length);
+    this.#partCrcs.forEach((crc, index) => joined.writeUInt32BE(crc >>> 0, index * 4));
+    return `${crcBase64(zlib.crc32(joined))}-${this.#partCrcs.length}`;
+  }
+
+  /** The ETag S3 gives a multipart object: MD5 over the part MD5s, then `-N`. */
+  multipartEtag(): string {
+    this.#finishParts();
+    const digest = crypto.createHash('md5').update(Buffer.concat(this.#partMd5s)).digest('hex');
+    return `"${digest}-${this.#partMd5s.length}"`;
+  }
+}

@@ -1,0 +1,216 @@
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+
+export interface ConnectionLimits {
+  /** Largest P-DATA-TF variable field we accept; the value we advertise. */
+  readonly maxPduLength: number;
+  readonly artimTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly stallTimeoutMs: number;
+}
+
+/**
+ * What the association is doing, which decides the timer that applies:
+ * - `awaiting-request`: ARTIM until the A-ASSOCIATE-RQ arrives;
+ * - `idle`: between operations, the idle timeout;
+ * - `receiving`: mid-instance, the stall timeout, suspended while storage holds the socket paused;
+ * - `storing`: the sender waits for our response, so silence is expected and no timer runs.
+ */
+export type Phase = 'awaiting-request' | 'idle' | 'receiving' | 'storing';
+
+export type Violation = 'pdu-too-large' | 'unknown-pdu-type' | 'bad-pdu-length' | 'artim-timeout' | 'idle-timeout' | 'stall-timeout';
+
+const A_ASSOCIATE_RQ = 0x01;
+const P_DATA_TF = 0x04;
+/** Only an A-ASSOCIATE-RQ may be larger than fixed-size control PDUs; 256 KiB fits any sane proposal. */
+const MAX_ASSOCIATE_RQ_LENGTH = 256 * 1024;
+const FIXED_LENGTH_PDUS = new Set([0x05, 0x06, 0x07]);
+const KNOWN_PDUS = new Set([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07]);
+
+/**
+ * The socket as dcmjs-dimse sees it. It frames the byte stream into whole PDUs before the
+ * library sees them, which (a) refuses a PDU whose declared length exceeds our limit before
+ * buffering it, (b) hands the library exactly one PDU per 'data' event so its accumulator
+ * never re-concatenates, and (c) lets storage pause delivery PDU by PDU. It also owns the
+ * ARTIM, idle and stall timers, because the library's own timers cannot tell a slow sender
+ * from slow storage.
+ */
+export class DicomConnection extends EventEmitter {
+  readonly socket: Socket;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly #limits: ConnectionLimits;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #expected = -1;
+  #pauses = 0;
+  #phase: Phase = 'awaiting-request';
+  #lastActivity = Date.now();
+  #timer: NodeJS.Timeout;
+  #closed = false;
+
+  constructor(socket: Socket, limits: ConnectionLimits) {
+    super();
+    this.socket = socket;
+    this.remoteAddress = socket.remoteAddress;
+    this.remotePort = socket.remotePort;
+    this.#limits = limits;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#receive(chunk));
+    socket.on('error', (error) => this.emit('error', error));
+    socket.on('close', () => {
+      this.#closed = true;
+      clearInterval(this.#timer);
+      this.emit('close');
+    });
+    this.#timer = setInterval(() => this.#checkTimers(), Math.min(1000, limits.artimTimeoutMs / 4, limits.stallTimeoutMs / 4));
+    this.#timer.unref();
+  }
+
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  setPhase(phase: Phase): void {
+    this.#phase = phase;
+    this.#lastActivity = Date.now();
+  }
+
+  /** Storage is behind: stop delivering PDUs and stop reading the socket. Calls nest. */
+  pause(): void {
+    if (this.#pauses++ === 0) this.socket.pause();
+  }
+
+  resume(): void {
+    if (this.#pauses === 0 || --this.#pauses > 0) return;
+    this.#lastActivity = Date.now();
+    this.#deliver();
+    if (this.#pauses === 0 && !this.#closed) this.socket.resume();
+  }
+
+  // The Socket surface dcmjs-dimse uses.
+  write(data: Buffer): boolean {
+    return this.#closed ? false : this.socket.write(data);
+  }
+  end(): void {
+    this.socket.end();
+  }
+  destroy(): void {
+    this.socket.destroy();
+  }
+  setTimeout(): void {
+    // Timeouts are ours (see #checkTimers); the library's socket idle timeout would fire while storage holds the socket paused.
+  }
+
+  /** Sends an A-ABORT (service-provider, reason as given) and closes: the way out of any protocol state. */
+  abort(reason = 0): void {
+    if (this.#closed) return;
+    const pdu = Buffer.from([0x07, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x02, reason]);
+    this.socket.end(pdu);
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+
+  #receive(chunk: Buffer): void {
+    this.#lastActivity = Date.now();
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    this.#deliver();
+  }
+
+  #deliver(): void {
+    while (this.#pauses === 0 && !this.#closed) {
+      if (this.#expected < 0) {
+        if (this.#buffered < 6) return;
+        const header = this.#peek(6);
+        const type = header[0]!;
+        const length = header.readUInt32BE(2);
+        const violation = this.#check(type, length);
+        if (violation) return this.#violate(violation);
+        this.#expected = 6 + length;
+      }
+      if (this.#buffered < this.#expected) return;
+      const pdu = this.#take(this.#expected);
+      this.#expected = -1;
+      if (pdu[0] === A_ASSOCIATE_RQ && this.#phase === 'awaiting-request') this.setPhase('idle');
+      this.emit('data', pdu);
+    }
+  }
+
+  #check(type: number, length: number): Violation | undefined {
+    if (!KNOWN_PDUS.has(type)) return 'unknown-pdu-type';
+    if (type === P_DATA_TF && length > this.#limits.maxPduLength) return 'pdu-too-large';
+    if (FIXED_LENGTH_PDUS.has(type) && length !== 4) return 'bad-pdu-length';
+    if (type !== P_DATA_TF && length > MAX_ASSOCIATE_RQ_LENGTH) return 'pdu-too-large';
+    return undefined;
+  }
+
+  #violate(violation: Violation): void {
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.emit('violation', violation);
+    // PS3.8 9.3.8: reason 2 "unrecognized PDU", 6 "invalid PDU parameter value".
+    if (this.#phase === 'awaiting-request' && violation === 'artim-timeout') this.socket.destroy();
+    else this.abort(violation === 'unknown-pdu-type' ? 1 : violation.endsWith('timeout') ? 0 : 6);
+  }
+
+  #peek(bytes: number): Buffer {
+    const first = this.#chunks[0]!;
+    if (first.length >= bytes) return first;
+    const head: Buffer[] = [];
+    let length = 0;
+    for (const chunk of this.#chunks) {
+      if (length >= bytes) break;
+      head.push(chunk);
+      length += chunk.length;
+    }
+    return Buffer.concat(head).subarray(0, bytes);
+  }
+
+  /** Removes `bytes` from the front; copies only when the PDU spans socket chunks. */
+  #take(bytes: number): Buffer {
+    const first = this.#chunks[0]!;
+    this.#buffered -= bytes;
+    if (first.length > bytes) {
+      this.#chunks[0] = first.subarray(bytes);
+      return first.subarray(0, bytes);
+    }
+    if (first.length === bytes) {
+      this.#chunks.shift();
+      return first;
+    }
+    const out = Buffer.allocUnsafe(bytes);
+    let filled = 0;
+    while (filled < bytes) {
+      const chunk = this.#chunks[0]!;
+      const take = Math.min(chunk.length, bytes - filled);
+      chunk.copy(out, filled, 0, take);
+      filled += take;
+      if (take === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(take);
+    }
+    return out;
+  }
+
+  #checkTimers(): void {
+    if (this.#closed) return;
+    const quiet = Date.now() - this.#lastActivity;
+    switch (this.#phase) {
+      case 'awaiting-request':
+        if (quiet >= this.#limits.artimTimeoutMs) this.#violate('artim-timeout');
+        return;
+      case 'idle':
+        if (quiet >= this.#limits.idleTimeoutMs) this.#violate('idle-timeout');
+        return;
+      case 'receiving':
+        if (this.#pauses > 0) this.#lastActivity = Date.now();
+        else if (quiet >= this.#limits.stallTimeoutMs) this.#violate('stall-timeout');
+        return;
+      case 'storing':
+        return;
+      default: {
+        const unreachable: never = this.#phase;
+        throw new Error(`unexpected phase ${String(unreachable)}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import net from 'node:net';
+import { DicomAssociation, type AssociationServices } from '../association.ts';
+import type { Logger } from '../log.ts';
+import { DicomConnection, type ConnectionLimits } from './dicom-connection.ts';
+
+export interface DicomServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly limits: ConnectionLimits;
+  /** Raw TCP connections beyond this are closed at once; below it, extra associations get a proper reject. */
+  readonly maxConnections: number;
+  readonly services: AssociationServices;
+  readonly log: Logger;
+}
+
+/**
+ * Owns the listening socket and every connection on it. dcmjs-dimse's own Server cannot bind a
+ * host or cap connections, so each accepted socket is wrapped here and handed to an association.
+ */
+export class DicomServer {
+  readonly #options: DicomServerOptions;
+  readonly #server: net.Server;
+  readonly #associations = new Set<DicomAssociation>();
+
+  constructor(options: DicomServerOptions) {
+    this.#options = options;
+    this.#server = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    this.#server.maxConnections = options.maxConnections;
+  }
+
+  get associations(): number {
+    return this.#associations.size;
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#options.port, this.#options.host, () => {
+        this.#server.off('error', reject);
+        resolve((this.#server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  /** Stops accepting: new connections are refused; open associations carry on. */
+  stopAccepting(): Promise<void> {
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+
+  /** Resolves true once every association has ended, false if the deadline passed first. */
+  async waitForAssociations(deadline: number): Promise<boolean> {
+    while (this.#associations.size > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return true;
+  }
+
+  abortAll(): void {
+    for (const association of this.#associations) association.abortForShutdown();
+  }
+
+  #accept(socket: net.Socket): void {
+    socket.on('error', () => undefined);
+    try {
+      const connection = new DicomConnection(socket, this.#options.limits);
+      const association = new DicomAssociation(connection, this.#options.services);
+      this.#associations.add(association);
+      connection.on('close', () => this.#associations.delete(association));
+    } catch (error) {
+      this.#options.log.error('connection-setup-failed', { message: (error as Error).message });
+      socket.destroy();
+    }
+  }
+}
