@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { ecrImageProblem } from './image-reference.ts';
 
 /**
  * Everything that differs between deployments of the DICOM destination. infra/ produces it from
@@ -48,10 +49,6 @@ const PARTITION = '(aws|aws-cn|aws-us-gov)';
 const IAM_ROLE_ARN = new RegExp(`^arn:${PARTITION}:iam::\\d{12}:role/[\\w+=,.@/-]{1,512}$`);
 const KMS_KEY_ARN = new RegExp(`^arn:${PARTITION}:kms:[a-z0-9-]+:\\d{12}:(key/[0-9a-f-]{36}|key/mrk-[0-9a-f]{32}|alias/[\\w/-]+)$`);
 const ACM_CERT_ARN = new RegExp(`^arn:${PARTITION}:acm:[a-z0-9-]+:\\d{12}:certificate/[0-9a-f-]{36}$`);
-// Docker reference grammar, restricted to a private ECR registry host.
-const ECR_REPOSITORY = /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
-const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 function fail(field: string, reason: string): never {
@@ -88,19 +85,8 @@ function list(input: Record<string, unknown>, field: string): string[] {
 
 function image(input: Record<string, unknown>): string {
   const value = text(input, 'image');
-  const at = value.indexOf('@');
-  const [nameAndTag, digest] = at === -1 ? [value, undefined] : [value.slice(0, at), value.slice(at + 1)];
-  const colon = nameAndTag.lastIndexOf(':');
-  const hasTag = colon > nameAndTag.lastIndexOf('/');
-  const repository = hasTag ? nameAndTag.slice(0, colon) : nameAndTag;
-  const tag = hasTag ? nameAndTag.slice(colon + 1) : undefined;
-  if (!ECR_REPOSITORY.test(repository)) {
-    fail('image', `must be an ECR repository URI (<account>.dkr.ecr.<region>.amazonaws.com/<repository>), got "${repository}"`);
-  }
-  if (digest !== undefined && !IMAGE_DIGEST.test(digest)) fail('image', `digest must be sha256:<64 hex digits>, got "${digest}"`);
-  if (tag !== undefined && !IMAGE_TAG.test(tag)) fail('image', `tag "${tag}" is not a valid image tag`);
-  if (tag === 'latest') fail('image', 'must not use the mutable tag "latest"; use an immutable tag or a digest');
-  if (tag === undefined && digest === undefined) fail('image', 'has no tag or digest; pin an immutable tag or @sha256 digest');
+  const problem = ecrImageProblem(value);
+  if (problem !== undefined) fail('image', problem);
   return value;
 }
 
@@ -173,6 +159,10 @@ export function validateEnvironment(input: unknown): EnvironmentConfig {
   const kmsKeyArn = input['kmsKeyArn'] === undefined
     ? undefined
     : matching(input, 'kmsKeyArn', KMS_KEY_ARN, 'a KMS key or alias ARN');
+  const tlsConfig = tls(input);
+  if (scheme === 'internet-facing' && tlsConfig.mode === 'none') {
+    fail('tls.mode', 'must be "passthrough" or "nlb" when scheme is "internet-facing"; plain DICOM would cross the internet unencrypted');
+  }
   return {
     name: matching(input, 'name', DNS_LABEL, 'a DNS label (lowercase letters, digits, hyphens; at most 63)'),
     region: matching(input, 'region', REGION, 'an AWS region such as eu-west-1'),
@@ -186,6 +176,6 @@ export function validateEnvironment(input: unknown): EnvironmentConfig {
     aeTitles: aeTitles(input),
     sourceCidrs: sourceCidrs(input, scheme),
     scheme,
-    tls: tls(input),
+    tls: tlsConfig,
   };
 }
