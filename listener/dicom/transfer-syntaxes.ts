@@ -1,14 +1,8 @@
 /**
- * Every standard transfer syntax this listener accepts, in order of preference.
- *
- * Preference keeps what the sender has: among the syntaxes proposed for one presentation
- * context we take the first encapsulated (compressed) one in this list, because a sender that
- * proposes it alongside an uncompressed syntax holds the compressed original, and accepting
- * uncompressed would make it decompress. Among uncompressed syntaxes we prefer explicit VR
- * little endian. The listener never transcodes: the data set is stored as it arrives.
+ * Every standard transfer syntax this listener accepts. The listener never transcodes: the
+ * data set is stored as it arrives, in the syntax negotiated for its presentation context.
  */
 export const TRANSFER_SYNTAXES: readonly { readonly uid: string; readonly name: string }[] = [
-  // Encapsulated, lossless first so a sender offering both keeps its lossless original.
   { uid: '1.2.840.10008.1.2.4.70', name: 'JPEG Lossless, First-Order Prediction (Process 14 SV1)' },
   { uid: '1.2.840.10008.1.2.4.57', name: 'JPEG Lossless (Process 14)' },
   { uid: '1.2.840.10008.1.2.4.80', name: 'JPEG-LS Lossless' },
@@ -35,7 +29,6 @@ export const TRANSFER_SYNTAXES: readonly { readonly uid: string; readonly name: 
   { uid: '1.2.840.10008.1.2.4.106', name: 'MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2' },
   { uid: '1.2.840.10008.1.2.4.107', name: 'HEVC/H.265 Main Profile / Level 5.1' },
   { uid: '1.2.840.10008.1.2.4.108', name: 'HEVC/H.265 Main 10 Profile / Level 5.1' },
-  // Uncompressed and deflated.
   { uid: '1.2.840.10008.1.2.1.99', name: 'Deflated Explicit VR Little Endian' },
   { uid: '1.2.840.10008.1.2.1', name: 'Explicit VR Little Endian' },
   { uid: '1.2.840.10008.1.2', name: 'Implicit VR Little Endian' },
@@ -46,16 +39,22 @@ export const IMPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2';
 export const EXPLICIT_VR_BIG_ENDIAN = '1.2.840.10008.1.2.2';
 export const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1.99';
 
-const RANK = new Map(TRANSFER_SYNTAXES.map((ts, index) => [ts.uid, index]));
+const SUPPORTED = new Set(TRANSFER_SYNTAXES.map((ts) => ts.uid));
+const UNCOMPRESSED = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.2']);
 
-/** Picks the transfer syntax to accept from those proposed, or `undefined` when none is supported. */
+/**
+ * Picks the transfer syntax to accept from those proposed, or `undefined` when none is
+ * supported. The preference keeps what the sender has:
+ * 1. the first compressed (encapsulated or deflated) syntax the sender proposed: a sender
+ *    only offers compression it holds, since producing it would cost it CPU, and the
+ *    uncompressed syntaxes beside it are its fallback;
+ * 2. otherwise the sender's first uncompressed syntax, its native byte order and VR form.
+ * There is no ranking among compressed syntaxes, so lossy is never traded for lossless or
+ * back.
+ */
 export function chooseTransferSyntax(proposed: readonly string[]): string | undefined {
-  let best: string | undefined;
-  for (const uid of proposed) {
-    const rank = RANK.get(uid);
-    if (rank !== undefined && (best === undefined || rank < (RANK.get(best) ?? Infinity))) best = uid;
-  }
-  return best;
+  const supported = proposed.filter((uid) => SUPPORTED.has(uid));
+  return supported.find((uid) => !UNCOMPRESSED.has(uid)) ?? supported[0];
 }
 
 /** Verification accepts only uncompressed syntaxes: C-ECHO carries no data set. */

@@ -3,6 +3,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -219,7 +220,7 @@ class S3ObjectWriter implements ObjectWriter {
   async #completeMultipart(upload: Upload): Promise<StoredObject> {
     try {
       const response = await upload.done();
-      this.#verifyMultipart(response.ChecksumCRC32, response.ETag);
+      await this.#verifyMultipart(response.ChecksumCRC32, response.ETag);
     } catch (error) {
       if (upload.uploadId) this.#onAbandonedUpload(upload.uploadId);
       throw asStorageError(error);
@@ -232,14 +233,16 @@ class S3ObjectWriter implements ObjectWriter {
    * S3 returns the composite CRC32; without them (e.g. Ceph Pacific) the multipart ETag is the
    * MD5 of part MD5s. An object whose integrity cannot be confirmed is not acknowledged.
    */
-  #verifyMultipart(crc32: string | undefined, etag: string | undefined): void {
+  async #verifyMultipart(crc32: string | undefined, etag: string | undefined): Promise<void> {
     if (this.#options.checksumMode === 'when-supported') {
       const expected = this.#checksums.compositeCrc32();
       if (crc32 !== expected) throw new IntegrityError(`S3 composite CRC32 ${crc32 ?? '(none)'} differs from the listener's ${expected}`);
       return;
     }
     const expected = this.#checksums.multipartEtag();
-    if (etag !== expected) throw new IntegrityError(`S3 multipart ETag ${etag ?? '(none)'} differs from the listener's ${expected}`);
+    // Ceph Pacific leaves the ETag out of CompleteMultipartUpload's answer; HEAD has it.
+    const stored = etag || (await this.#options.client.send(new HeadObjectCommand({ Bucket: this.#options.bucket, Key: this.#key }))).ETag;
+    if (stored !== expected) throw new IntegrityError(`S3 multipart ETag ${stored ?? '(none)'} differs from the listener's ${expected}`);
   }
 
   #stored(): StoredObject {
