@@ -40,6 +40,9 @@ export class DestinationChart extends Chart {
       serviceAccountRoleArn: environment.collectorRoleArn,
       region: environment.region,
       scrapeTargets: [{ jobName: 'dicom-listener', dnsName: fleet.opsDnsName, port: fleet.opsPort.number }],
+      metricsLogGroupName: `/dicom-destination/${environment.clusterName}/metrics`,
+      // infra/'s alarms read these exact dimension sets (LISTENER_METRICS in infra/observability.ts).
+      metricDeclarations: [{ metricNameSelectors: ['^dicom_'], dimensions: [[], ['status_class'], ['outcome']] }],
     });
     new NlbService(this, 'LoadBalancer', {
       fleet,
@@ -49,7 +52,7 @@ export class DestinationChart extends Chart {
     });
     new FargateLogging(this, 'Logging', {
       region: environment.region,
-      logGroupName: `/dicom-destination/${environment.name}/containers`,
+      logGroupName: `/dicom-destination/${environment.clusterName}/application`,
     });
   }
 }

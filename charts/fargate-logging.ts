@@ -3,41 +3,32 @@ import { Construct } from 'constructs';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { createNamespace } from './namespace.ts';
 import { SyncWave, syncWave } from './sync-wave.ts';
-import { requireWholeNumber } from './validate.ts';
 
 /** Fargate's log router reads its configuration only from this namespace and ConfigMap name. */
 export const FARGATE_LOGGING_NAMESPACE = 'aws-observability';
 export const FARGATE_LOGGING_CONFIG_MAP = 'aws-logging';
 /** Fargate rejects an `aws-logging` ConfigMap longer than this. */
 export const FARGATE_LOGGING_MAX_CHARACTERS = 5300;
-/** CloudWatch Logs accepts only these retention periods (days). */
-const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 export interface FargateLoggingProps {
   /** Region of the CloudWatch Logs group. */
   readonly region: string;
-  /** CloudWatch Logs group every Fargate pod's stdout and stderr go to. */
-  readonly logGroupName: string;
   /**
-   * Retention of the log group when the router creates it.
-   * @default 90
+   * CloudWatch Logs group every Fargate pod's stdout and stderr go to. It must exist: infra/ creates
+   * it with its retention and key, and the pod execution role may only write streams and events to it.
    */
-  readonly logRetentionDays?: number;
+  readonly logGroupName: string;
 }
 
 /**
  * Configures the Fluent Bit log router built into every Fargate node to send container logs to
- * CloudWatch Logs. The pod execution role needs logs:CreateLogGroup, CreateLogStream, PutLogEvents,
- * PutRetentionPolicy and DescribeLogStreams on the group.
+ * CloudWatch Logs. The pod execution role needs logs:CreateLogStream, DescribeLogStreams and
+ * PutLogEvents on the group.
  */
 export class FargateLogging extends Construct {
   constructor(scope: Construct, id: string, props: FargateLoggingProps) {
     super(scope, id);
     const owner = `FargateLogging ${this.node.path}`;
-    const retention = requireWholeNumber(owner, 'logRetentionDays', props.logRetentionDays ?? 90, 1, 3653);
-    if (!RETENTION_DAYS.includes(retention)) {
-      throw new Error(`${owner}: logRetentionDays must be a CloudWatch Logs retention (${RETENTION_DAYS.join(', ')}), got ${retention}`);
-    }
     if (!/^[\w#/.-]{1,512}$/.test(props.logGroupName)) {
       throw new Error(`${owner}: logGroupName "${props.logGroupName}" is not a CloudWatch Logs group name`);
     }
@@ -82,8 +73,8 @@ export class FargateLogging extends Construct {
           ['region', props.region],
           ['log_group_name', props.logGroupName],
           ['log_stream_prefix', 'fargate-'],
-          ['log_retention_days', String(retention)],
-          ['auto_create_group', 'true'],
+          // The group is infra's, with retention and a KMS key; creating one here would have neither.
+          ['auto_create_group', 'false'],
         ]),
       },
     };

@@ -22,6 +22,14 @@ const OTLP_HTTP_PORT = 4318;
 const HEALTH_PORT = 13133;
 const CONFIG_DIR = '/etc/adot';
 
+/** Which metrics become CloudWatch metrics, and under which exact dimension sets. */
+export interface EmfMetricDeclaration {
+  /** Regular expressions matched against metric names. */
+  readonly metricNameSelectors: readonly string[];
+  /** Dimension sets to publish; `[]` publishes the metric without dimensions. */
+  readonly dimensions: readonly (readonly string[])[];
+}
+
 /** A Prometheus endpoint the collector scrapes, found through DNS (A records of a headless Service). */
 export interface PrometheusTarget {
   readonly jobName: string;
@@ -32,7 +40,7 @@ export interface PrometheusTarget {
 export interface OtelCollectorProps {
   /** Namespace the collector runs in; a Fargate profile must select it. */
   readonly namespace: string;
-  /** Environment name, recorded as `app.kubernetes.io/instance` and in the metrics log group. */
+  /** Environment name, recorded as `app.kubernetes.io/instance`. */
   readonly environmentName: string;
   /** IAM role the collector assumes through IRSA (X-Ray PutTraceSegments, CloudWatch Logs for EMF). */
   readonly serviceAccountRoleArn: string;
@@ -48,11 +56,14 @@ export interface OtelCollectorProps {
    * @default 'DicomDestination'
    */
   readonly metricsNamespace?: string;
+  /** CloudWatch Logs group the EMF records are written to (created, with retention and key, by infra/). */
+  readonly metricsLogGroupName: string;
   /**
-   * CloudWatch Logs group the EMF records are written to.
-   * @default - `/dicom-destination/<environmentName>/metrics`
+   * Metrics published as CloudWatch metrics, each with exactly the declared dimension sets (alarms
+   * match dimension sets exactly). Undeclared metrics stay queryable in the EMF log records only.
+   * @default - every metric, with the exporter's zero- and single-dimension rollups
    */
-  readonly metricsLogGroupName?: string;
+  readonly metricDeclarations?: readonly EmfMetricDeclaration[];
   /**
    * Collector image.
    * @default - ADOT_COLLECTOR_IMAGE
@@ -136,9 +147,15 @@ export class OtelCollector extends Construct {
         awsemf: {
           region: props.region,
           namespace: props.metricsNamespace ?? 'DicomDestination',
-          log_group_name: props.metricsLogGroupName ?? `/dicom-destination/${props.environmentName}/metrics`,
-          // Every rollup multiplies the billed metric count; dashboards aggregate instead.
-          dimension_rollup_option: 'NoDimensionRollup',
+          log_group_name: props.metricsLogGroupName,
+          ...(props.metricDeclarations === undefined ? {} : {
+            // Declared sets only: rollups would add sets (with OTelLib) that no alarm reads but every one is billed.
+            dimension_rollup_option: 'NoDimensionRollup',
+            metric_declarations: props.metricDeclarations.map((declaration) => ({
+              dimensions: declaration.dimensions.map((set) => [...set]),
+              metric_name_selectors: [...declaration.metricNameSelectors],
+            })),
+          }),
         },
       },
       service: {
