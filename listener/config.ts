@@ -39,6 +39,7 @@ export const LISTENER_ENV: readonly EnvVariable[] = [
   { name: 'S3_STORAGE_CLASS', default: '(bucket default)', description: 'S3 storage class, e.g. `INTELLIGENT_TIERING`.' },
   { name: 'S3_PART_SIZE_MIB', default: '8', description: 'Multipart part size; instances up to this size are a single PutObject.' },
   { name: 'S3_QUEUE_SIZE', default: '2', description: 'Parts uploaded concurrently per instance. Memory per instance in flight is about part size × (queue + 1).' },
+  { name: 'S3_REQUEST_TIMEOUT_SECONDS', default: '60', description: 'An S3 request idle this long fails (and is retried by the SDK); without it a hung endpoint would hold an association forever.' },
   { name: 'S3_CHECKSUM_MODE', default: 'when-supported', description: '`when-supported` sends S3 flexible checksums (AWS S3); `when-required` for servers without them (e.g. Ceph Pacific). The end-to-end check holds either way.' },
   { name: 'OPS_PORT', default: '8080', description: 'HTTP port for /healthz, /readyz and /metrics.' },
   { name: 'OPS_HOST', default: '0.0.0.0', description: 'Address the ops port binds to.' },
@@ -75,6 +76,7 @@ export interface ListenerConfig {
     readonly partSizeBytes: number;
     readonly queueSize: number;
     readonly checksumMode: ChecksumMode;
+    readonly requestTimeoutMs: number;
   };
   readonly opsHost: string;
   readonly opsPort: number;
@@ -232,6 +234,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       partSizeBytes: partSizeMiB * MIB,
       queueSize: integer(env, 'S3_QUEUE_SIZE', 1, 16),
       checksumMode: checksumMode(env),
+      requestTimeoutMs: integer(env, 'S3_REQUEST_TIMEOUT_SECONDS', 1, 3600) * 1000,
     },
     opsHost: raw(env, 'OPS_HOST') ?? defaultOf('OPS_HOST'),
     opsPort: port(env, 'OPS_PORT', false) ?? 0,

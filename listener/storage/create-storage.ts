@@ -11,7 +11,7 @@ export function createStorage(target: StorageTarget, config: ListenerConfig, log
   return new S3Storage({
     bucket: target.bucket,
     prefix: target.prefix,
-    client: createS3Client({ forcePathStyle: s3.forcePathStyle, checksumMode: s3.checksumMode }),
+    client: createS3Client({ forcePathStyle: s3.forcePathStyle, checksumMode: s3.checksumMode, requestTimeoutMs: s3.requestTimeoutMs }),
     kmsKeyId: s3.kmsKeyId,
     storageClass: s3.storageClass,
     partSizeBytes: s3.partSizeBytes,

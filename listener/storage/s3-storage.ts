@@ -28,10 +28,11 @@ export interface S3StorageOptions {
   readonly log: Logger;
 }
 
-export function createS3Client(options: { forcePathStyle: boolean; checksumMode: ChecksumMode }): S3Client {
+export function createS3Client(options: { forcePathStyle: boolean; checksumMode: ChecksumMode; requestTimeoutMs: number }): S3Client {
   const calculation = options.checksumMode === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
   return new S3Client({
     forcePathStyle: options.forcePathStyle,
+    requestHandler: { connectionTimeout: 5000, requestTimeout: options.requestTimeoutMs },
     requestChecksumCalculation: calculation,
     responseChecksumValidation: calculation,
   });

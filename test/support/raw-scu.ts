@@ -277,6 +277,16 @@ export class RawScu {
     return this.readResponse();
   }
 
+  /** Starts a C-STORE and sends only `bytes` of its data set, never the last fragment: a transfer cut short. */
+  sendPartialInstance(options: { contextId: number; sopClassUid: string; sopInstanceUid: string; dataSet: Buffer; bytes: number; fragmentSize?: number }): void {
+    const messageId = this.nextMessageId();
+    this.send(pdata(options.contextId, true, true, commandSet({ sopClassUid: options.sopClassUid, commandField: 0x0001, messageId, sopInstanceUid: options.sopInstanceUid, hasDataSet: true })));
+    const fragment = options.fragmentSize ?? 16_000;
+    for (let offset = 0; offset < options.bytes; offset += fragment) {
+      this.send(pdata(options.contextId, false, false, options.dataSet.subarray(offset, Math.min(offset + fragment, options.bytes))));
+    }
+  }
+
   async release(): Promise<boolean> {
     this.send(pdu(PduType.ReleaseRq, Buffer.alloc(4)));
     const answer = await this.readPdu().catch(() => undefined);
