@@ -8,9 +8,9 @@ import { NlbService } from './nlb-service.ts';
 import { OtelCollector } from './otel-collector.ts';
 
 /** Namespace of the listener; the Fargate profile and the listener role's IRSA trust name it. */
-export const LISTENER_NAMESPACE = 'dicom';
+const LISTENER_NAMESPACE = 'dicom';
 /** Namespace of the collector; the Fargate profile and the collector role's IRSA trust name it. */
-export const COLLECTOR_NAMESPACE = 'observability';
+const COLLECTOR_NAMESPACE = 'observability';
 
 /** Everything one environment runs on its cluster: listener fleet, NLB, collector and log routing. */
 export class DestinationChart extends Chart {

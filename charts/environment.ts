@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { ACM_CERTIFICATE_ARN, IAM_ROLE_ARN, KMS_KEY_ARN } from './aws-arns.ts';
 import { ecrImageProblem } from './image-reference.ts';
 
 /**
@@ -45,10 +46,6 @@ const KEYS = [
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
-const PARTITION = '(aws|aws-cn|aws-us-gov)';
-const IAM_ROLE_ARN = new RegExp(`^arn:${PARTITION}:iam::\\d{12}:role/[\\w+=,.@/-]{1,512}$`);
-const KMS_KEY_ARN = new RegExp(`^arn:${PARTITION}:kms:[a-z0-9-]+:\\d{12}:(key/[0-9a-f-]{36}|key/mrk-[0-9a-f]{32}|alias/[\\w/-]+)$`);
-const ACM_CERT_ARN = new RegExp(`^arn:${PARTITION}:acm:[a-z0-9-]+:\\d{12}:certificate/[0-9a-f-]{36}$`);
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 function fail(field: string, reason: string): never {
@@ -136,7 +133,7 @@ function tls(input: Record<string, unknown>): EnvironmentConfig['tls'] {
     return { mode, secretName: matching(value, 'secretName', DNS_SUBDOMAIN, 'a Kubernetes Secret name', 'tls.secretName') };
   }
   if (mode === 'nlb') {
-    return { mode, certificateArn: matching(value, 'certificateArn', ACM_CERT_ARN, 'an ACM certificate ARN', 'tls.certificateArn') };
+    return { mode, certificateArn: matching(value, 'certificateArn', ACM_CERTIFICATE_ARN, 'an ACM certificate ARN', 'tls.certificateArn') };
   }
   return { mode: 'none' };
 }

@@ -11,6 +11,7 @@ import type { IService } from 'kubernetes-models/v1/Service';
 import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { IVolume } from 'kubernetes-models/v1/Volume';
 import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
+import { IAM_ROLE_ARN } from './aws-arns.ts';
 import { fargateResources } from './fargate-size.ts';
 import { ecrImageProblem } from './image-reference.ts';
 import { recommendedLabels, selectorLabels } from './labels.ts';
@@ -37,7 +38,6 @@ const IRSA_ROLE_ANNOTATION = 'eks.amazonaws.com/role-arn';
 /** Time the process needs after draining: closing telemetry exporters and the last S3 commits. */
 const DEFAULT_SHUTDOWN_MARGIN_SECONDS = 15;
 const MIN_SHUTDOWN_MARGIN_SECONDS = 5;
-const IAM_ROLE_ARN = /^arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:role\/[\w+=,.@/-]+$/;
 
 export interface ListenerFleetProps {
   /** Namespace the fleet runs in; a Fargate profile must select it. */

@@ -1,11 +1,11 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import type { IService } from 'kubernetes-models/v1/Service';
+import { ACM_CERTIFICATE_ARN } from './aws-arns.ts';
 import { DICOM_TLS_PORT, type ListenerFleet } from './listener-fleet.ts';
 import { SyncWave, syncWave } from './sync-wave.ts';
 
 const ANNOTATION = 'service.beta.kubernetes.io/aws-load-balancer';
-const ACM_CERT_ARN = /^arn:(aws|aws-cn|aws-us-gov):acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/;
 
 export interface NlbServiceProps {
   /** The pods the load balancer sends DICOM traffic to. */
@@ -48,7 +48,7 @@ export class NlbService extends Construct {
     }
     const fleetTls = fleet.dicomPort.name === DICOM_TLS_PORT.name;
     if (props.certificateArn !== undefined) {
-      if (!ACM_CERT_ARN.test(props.certificateArn)) {
+      if (!ACM_CERTIFICATE_ARN.test(props.certificateArn)) {
         throw new Error(`${owner}: certificateArn must be an ACM certificate ARN, got "${props.certificateArn}"`);
       }
       if (fleetTls) {

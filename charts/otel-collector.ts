@@ -6,6 +6,7 @@ import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IService } from 'kubernetes-models/v1/Service';
 import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { stringify } from 'yaml';
+import { IAM_ROLE_ARN } from './aws-arns.ts';
 import { fargateResources } from './fargate-size.ts';
 import { recommendedLabels, selectorLabels } from './labels.ts';
 import { SyncWave, syncWave } from './sync-wave.ts';
@@ -97,6 +98,9 @@ export class OtelCollector extends Construct {
     const image = props.image ?? ADOT_COLLECTOR_IMAGE;
     if (!/(:[\w][\w.-]*)?@sha256:[0-9a-f]{64}$/.test(image) || /:latest@/.test(image)) {
       throw new Error(`${owner}: image must be pinned by digest (<repository>:<tag>@sha256:<digest>), got "${image}"`);
+    }
+    if (!IAM_ROLE_ARN.test(props.serviceAccountRoleArn)) {
+      throw new Error(`${owner}: serviceAccountRoleArn must be an IAM role ARN, got "${props.serviceAccountRoleArn}"`);
     }
     const resources = fargateResources(owner, props.fargateVcpu ?? 0.5, props.fargateMemoryGiB ?? 1);
     const scrapeTargets = props.scrapeTargets ?? [];

@@ -175,6 +175,10 @@ describe('ListenerFleet', () => {
     expect(() => synthFleet({ image })).toThrow(message);
   });
 
+  test('rejects a role that is not an IAM role ARN', () => {
+    expect(() => synthFleet({ serviceAccountRoleArn: 'arn:aws:iam::111122223333:user/listener' })).toThrow(/serviceAccountRoleArn must be an IAM role ARN/);
+  });
+
   test('rejects a fleet without AE titles', () => {
     expect(() => synthFleet({ aeTitles: [] })).toThrow(/aeTitles must list at least one AE title/);
   });

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { fargateResources } from '../../charts/fargate-size.ts';
 import { SYNC_WAVE_ANNOTATION } from '../../charts/sync-wave.ts';
-import { find, type KubeObject, REPO_ROOT } from './fixtures.ts';
+import { exampleEnvironment, find, type KubeObject, REPO_ROOT, synthDestination } from './fixtures.ts';
 import { readManifestFiles } from './manifest-files.ts';
 import { unknownFields } from './unknown-fields.ts';
 
@@ -48,6 +48,18 @@ describe('k8s/ manifests', () => {
   test.each(files.map((file) => [file.file, file.objects[0] as KubeObject]))('%s is valid against the Kubernetes 1.36 schema', async (_file, object) => {
     // GIVEN an object WHEN validated by its kubernetes-models class THEN the schema accepts it
     await expect(schemaValidate(object)).resolves.toBeUndefined();
+  });
+
+  test.each([
+    ['none', { mode: 'none' as const }],
+    ['nlb', { mode: 'nlb' as const, certificateArn: 'arn:aws:acm:eu-west-1:111122223333:certificate/12345678-1234-1234-1234-123456789012' }],
+  ])('with TLS mode %s, the chart is as valid as the committed example', async (_mode, tls) => {
+    // GIVEN the example rendered with another TLS mode
+    for (const object of synthDestination(exampleEnvironment({ tls }))) {
+      // THEN every object passes the schema and has no unknown field
+      await expect(schemaValidate(object)).resolves.toBeUndefined();
+      expect(unknownFields(object)).toEqual([]);
+    }
   });
 
   test('the schema check catches a wrong type', async () => {

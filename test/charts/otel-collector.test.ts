@@ -101,4 +101,8 @@ describe('OtelCollector', () => {
     expect(() => synthCollector({ image: 'public.ecr.aws/aws-observability/aws-otel-collector:latest' }))
       .toThrow(/image must be pinned by digest/);
   });
+
+  test('rejects a role that is not an IAM role ARN', () => {
+    expect(() => synthCollector({ serviceAccountRoleArn: 'collector' })).toThrow(/serviceAccountRoleArn must be an IAM role ARN/);
+  });
 });
