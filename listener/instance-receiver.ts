@@ -1,7 +1,9 @@
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { buildPart10Header } from './dicom/part10.ts';
+import { DatasetFraming } from './dicom/dataset-framing.ts';
 import { DatasetHeadReader, type DatasetHead } from './dicom/dataset-head.ts';
+import { DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN } from './dicom/transfer-syntaxes.ts';
 import { InstanceTooLargeError, SopClassMismatchError, SopInstanceMismatchError, TransferInterruptedError } from './errors.ts';
 import { outcomeFor, SUCCESS, type Outcome } from './status.ts';
 import { renderKey } from './storage/key-template.ts';
@@ -40,6 +42,7 @@ export class InstanceReceiver extends Writable {
   readonly #flow: FlowControl;
   readonly #maxBytes: number;
   readonly #head: DatasetHeadReader;
+  readonly #framing: DatasetFraming | undefined;
   #instance: InstanceDescriptor;
   #held: Buffer[] = [];
   #writer: ObjectWriter | undefined;
@@ -56,6 +59,7 @@ export class InstanceReceiver extends Writable {
     this.#flow = flow;
     this.#maxBytes = maxBytes;
     this.#head = new DatasetHeadReader(instance.transferSyntaxUid, HEAD_LIMIT_BYTES);
+    this.#framing = instance.transferSyntaxUid === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN ? undefined : new DatasetFraming(instance.transferSyntaxUid);
   }
 
   get bytes(): number {
@@ -67,6 +71,7 @@ export class InstanceReceiver extends Writable {
     this.#bytes += chunk.length;
     try {
       if (this.#bytes > this.#maxBytes) throw new InstanceTooLargeError(`instance exceeds ${this.#maxBytes} bytes`);
+      this.#framing?.push(chunk);
       if (this.#writer) this.#forward(chunk);
       else {
         this.#held.push(chunk);
@@ -82,6 +87,8 @@ export class InstanceReceiver extends Writable {
   override _final(callback: (error?: Error | null) => void): void {
     if (!this.#error) {
       try {
+        // A truncated data set is refused before the object is completed.
+        this.#framing?.end();
         if (!this.#writer) this.#open(this.#head.finish());
         this.#writer!.stream.end();
       } catch (error) {
