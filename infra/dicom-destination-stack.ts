@@ -1,4 +1,4 @@
-import { CfnOutput, ContextProvider, Stack, cloud_assembly_schema as cxschema, cx_api, aws_logs as logs } from 'aws-cdk-lib';
+import { CfnOutput, ContextProvider, Stack, cloud_assembly_schema as cxschema, cx_api, aws_kms as kms, aws_logs as logs } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { DicomCluster } from './cluster.ts';
 import type { DeploymentConfig } from './config.ts';
@@ -26,6 +26,8 @@ export function stackName(config: DeploymentConfig): string {
 
 /** Everything AWS owns for one DICOM destination environment. */
 export class DicomDestinationStack extends Stack {
+  /** Encrypts every log group and the alarm topic. */
+  readonly operationsKey: kms.Key;
   readonly network: Network;
   readonly imageStore: ImageStore;
   readonly cluster: DicomCluster;
@@ -48,7 +50,8 @@ export class DicomDestinationStack extends Stack {
     this.node.setContext(zoneLookup.key, [...config.availabilityZones]);
 
     const retention = config.logRetentionDays as logs.RetentionDays;
-    const operationsKey = new OperationsKey(this, 'OperationsKey').key;
+    this.operationsKey = new OperationsKey(this, 'OperationsKey').key;
+    const operationsKey = this.operationsKey;
 
     this.network = new Network(this, 'Network', {
       availabilityZones: config.availabilityZones,

@@ -92,6 +92,7 @@ export class Network extends Construct {
       description: 'VPC flow logs delivery to the flow-log group',
       managedPolicies: [
         new iam.ManagedPolicy(this, 'FlowLogPolicy', {
+          description: 'VPC flow logs write to the flow-log group only',
           statements: [new iam.PolicyStatement({
             actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
             resources: [this.flowLogGroup.logGroupArn],

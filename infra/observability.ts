@@ -97,7 +97,7 @@ export class Observability extends Construct {
     }
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      dashboardName: `dicom-destination-${props.clusterName}`,
+      dashboardName: props.clusterName,
       defaultInterval: Duration.hours(6),
       widgets: [
         [
