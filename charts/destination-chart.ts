@@ -41,7 +41,7 @@ export class DestinationChart extends Chart {
       region: environment.region,
       scrapeTargets: [{ jobName: 'dicom-listener', dnsName: fleet.opsDnsName, port: fleet.opsPort.number }],
       metricsLogGroupName: `/dicom-destination/${environment.clusterName}/metrics`,
-      // infra/'s alarms read these exact dimension sets (LISTENER_METRICS in infra/observability.ts).
+      // infra/'s alarms read these exact dimension sets (LISTENER_METRICS in infra/telemetry-contract.ts).
       metricDeclarations: [{ metricNameSelectors: ['^dicom_'], dimensions: [[], ['status_class'], ['outcome']] }],
     });
     new NlbService(this, 'LoadBalancer', {
