@@ -320,7 +320,7 @@ export async function startStorescp(port: number, dir: string, opts: StorescpOpt
   if (pid === undefined) throw new Error('failed to spawn storescp');
   child.on('error', () => {});
   await waitFor(`storescp to listen on ${p}`, () => isListening(p), {
-    timeoutMs: 10_000,
+    timeoutMs: 30_000,
     intervalMs: 20,
     abortIf: () => (isAlive(pid) ? undefined : `storescp exited:\n${tailFile(logFile)}`),
   });

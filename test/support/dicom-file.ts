@@ -9,6 +9,7 @@
 // dcmdump.
 import { createHash, randomUUID } from 'node:crypto';
 import { open, readFile, writeFile } from 'node:fs/promises';
+import { inflateRawSync } from 'node:zlib';
 import type { FileHandle } from 'node:fs/promises';
 
 export const SopClass = {
@@ -451,6 +452,17 @@ export function dataSetOffset(head: Buffer): number {
 export async function readDataSet(path: string): Promise<Buffer> {
   const bytes = await readFile(path);
   return bytes.subarray(dataSetOffset(bytes));
+}
+
+/**
+ * The data set bytes, inflated when the file is Deflated Explicit VR LE.
+ * Deflate output is not canonical: a sender that re-deflates (storescu
+ * does, with flush points that depend on its buffering) produces different
+ * bytes for the same content, so compare deflated instances with this.
+ */
+export async function readInflatedDataSet(path: string): Promise<Buffer> {
+  const ds = await readDataSet(path);
+  return (await readMeta(path)).transferSyntaxUid === TransferSyntax.DeflatedExplicitVRLittleEndian ? inflateRawSync(ds) : ds;
 }
 
 /** SHA-256 of the data set, streamed (for files too big to read whole). */

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { killRgw, startPrivateGateway, startRgw, stopRgw } from './ceph.ts';
 import { buildCorpus, type Corpus } from './corpus.ts';
 import { dcmdump, dcmftest, echoscu, proposeFlagFor, startStorescp, storescu } from './dcmtk.ts';
-import { hashDataSet, readDataSet, readMeta, TransferSyntax, writeLargeInstance } from './dicom-file.ts';
+import { hashDataSet, readDataSet, readInflatedDataSet, readMeta, TransferSyntax, writeLargeInstance } from './dicom-file.ts';
 import { assertIsolatedNetwork } from './isolation.ts';
 import { startListener } from './listener-process.ts';
 import { startOrthanc } from './orthanc.ts';
@@ -198,7 +198,12 @@ describe('dcmtk peers', () => {
         expect(res.files[0]?.status, `${entry.name}: ${res.files[0]?.statusText}`).toBe(0);
         const got = (await scp.received()).find((r) => r.sopInstanceUid === entry.sopInstanceUid);
         expect(got?.transferSyntaxUid, entry.name).toBe(entry.transferSyntaxUid);
-        expect(await hashDataSet(got!.path), entry.name).toBe(entry.dataSetSha256);
+        if (entry.transferSyntaxUid === TransferSyntax.DeflatedExplicitVRLittleEndian) {
+          // storescu re-deflates, and deflate output depends on its buffering: compare content
+          expect((await readInflatedDataSet(got!.path)).equals(await readInflatedDataSet(entry.path)), entry.name).toBe(true);
+        } else {
+          expect(await hashDataSet(got!.path), entry.name).toBe(entry.dataSetSha256);
+        }
       }
       // and HTJ2K is refused up front, because dcmtk 3.6.7 cannot send it
       expect(() => proposeFlagFor(TransferSyntax.HtJ2kLossless)).toThrow(/does not know/);
