@@ -95,12 +95,12 @@ export class DicomCluster extends Construct {
     });
 
     const publicCidrs = props.publicEndpointCidrs ?? [];
-    const privateSubnets: ec2.SubnetSelection = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
+    const privateSubnetSelection: ec2.SubnetSelection = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
     this.cluster = new eks.FargateCluster(this, 'Cluster', {
       clusterName: props.clusterName,
       version: KUBERNETES_VERSION,
       vpc: props.vpc,
-      vpcSubnets: [privateSubnets],
+      vpcSubnets: [privateSubnetSelection],
       endpointAccess: publicCidrs.length === 0
         ? eks.EndpointAccess.PRIVATE
         : eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(...publicCidrs),
@@ -112,11 +112,11 @@ export class DicomCluster extends Construct {
         eks.ClusterLoggingTypes.SCHEDULER,
       ],
       kubectlProviderOptions: { kubectlLayer: new KubectlV36Layer(this, 'KubectlLayer') },
-      defaultProfile: this.profileFor('kube-system', props.vpc, privateSubnets),
+      defaultProfile: this.profileFor('kube-system', props.vpc, privateSubnetSelection),
     });
     this.cluster.node.defaultChild?.node.addDependency(this.controlPlaneLogGroup);
     for (const namespace of new Set(props.workloadNamespaces)) {
-      if (namespace !== 'kube-system') this.cluster.addFargateProfile(namespace, this.profileFor(namespace, props.vpc, privateSubnets));
+      if (namespace !== 'kube-system') this.cluster.addFargateProfile(namespace, this.profileFor(namespace, props.vpc, privateSubnetSelection));
     }
 
     this.cluster.grantClusterAdmin('AdminAccess', props.adminRoleArn);
@@ -171,7 +171,8 @@ export class DicomCluster extends Construct {
       'The kubectl provider runs only while CloudFormation applies this stack; a reserved concurrency would only cap deployments.',
       'HIPAA.Security-LambdaConcurrency');
     acknowledge(provider,
-      'The kubectl provider is invoked synchronously by CloudFormation, which reports and rolls back every failure; a DLQ would never receive anything.',
+      'A failed kubectl provider call fails its custom resource, and CloudFormation rolls the deployment back; '
+      + 'a DLQ would only hold copies of deployment events that nobody replays.',
       'HIPAA.Security-LambdaDLQ');
     acknowledge(handler,
       'aws-eks-v2 gives the kubectl handler read-only ECR access (private, and public in the aws partition) for OCI Helm charts.',

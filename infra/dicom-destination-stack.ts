@@ -51,13 +51,12 @@ export class DicomDestinationStack extends Stack {
 
     const retention = config.logRetentionDays as logs.RetentionDays;
     this.operationsKey = new OperationsKey(this, 'OperationsKey').key;
-    const operationsKey = this.operationsKey;
 
     this.network = new Network(this, 'Network', {
       availabilityZones: config.availabilityZones,
       cidr: config.vpcCidr,
       natGateways: config.natGateways,
-      logsKey: operationsKey,
+      logsKey: this.operationsKey,
       logRetention: retention,
     });
 
@@ -73,7 +72,7 @@ export class DicomDestinationStack extends Stack {
       publicEndpointCidrs: config.publicEndpointCidrs,
       workloadNamespaces: [config.listener.namespace, config.collector.namespace, config.loadBalancerController.namespace],
       applicationLogGroupName: applicationLogGroupName(config.clusterName),
-      logsKey: operationsKey,
+      logsKey: this.operationsKey,
       logRetention: retention,
     });
     const openIdConnectProvider = this.cluster.cluster.openIdConnectProvider;
@@ -87,7 +86,7 @@ export class DicomDestinationStack extends Stack {
     this.observability = new Observability(this, 'Observability', {
       clusterName: config.clusterName,
       metricsLogGroupName: metricsLogGroupName(config.clusterName),
-      key: operationsKey,
+      key: this.operationsKey,
       logRetention: retention,
       thresholds: config.alarmThresholds,
       alarmEmails: config.alarmEmails,

@@ -1,6 +1,6 @@
 import {
-  Duration, RemovalPolicy, aws_cloudwatch as cloudwatch, aws_cloudwatch_actions as actions, aws_kms as kms,
-  aws_logs as logs, aws_sns as sns, aws_sns_subscriptions as subscriptions,
+  Duration, RemovalPolicy, Stack, aws_cloudwatch as cloudwatch, aws_cloudwatch_actions as actions, aws_iam as iam,
+  aws_kms as kms, aws_logs as logs, aws_sns as sns, aws_sns_subscriptions as subscriptions,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { AlarmThresholds } from './config.ts';
@@ -53,6 +53,18 @@ export class Observability extends Construct {
       masterKey: props.key,
       enforceSSL: true,
     });
+    // The TLS-only topic policy replaces SNS's default one, so CloudWatch needs its own grant.
+    const { account, region, partition } = Stack.of(this);
+    this.alarmTopic.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'CloudWatchAlarmsOfThisAccountPublish',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['sns:Publish'],
+      resources: [this.alarmTopic.topicArn],
+      conditions: {
+        ArnLike: { 'aws:SourceArn': `arn:${partition}:cloudwatch:${region}:${account}:alarm:*` },
+        StringEquals: { 'aws:SourceAccount': account },
+      },
+    }));
     for (const email of props.alarmEmails ?? []) {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(email));
     }

@@ -88,6 +88,26 @@ describe('observability', () => {
     built.template.hasResourceProperties('AWS::SNS::Subscription', { TopicArn: { Ref: topicId }, Protocol: 'email', Endpoint: 'pacs-oncall@example.org' });
   });
 
+  test('CloudWatch alarms of this account may publish to the alarm topic', () => {
+    // WHEN the topic policy is read / THEN it grants the CloudWatch service sns:Publish for this account's alarms only
+    built.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      Topics: [{ Ref: topicId }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([{
+          Sid: 'CloudWatchAlarmsOfThisAccountPublish',
+          Effect: 'Allow',
+          Principal: { Service: 'cloudwatch.amazonaws.com' },
+          Action: 'sns:Publish',
+          Resource: { Ref: topicId },
+          Condition: {
+            ArnLike: { 'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:eu-west-1:123456789012:alarm:*']] } },
+            StringEquals: { 'aws:SourceAccount': '123456789012' },
+          },
+        }]),
+      },
+    });
+  });
+
   test('the operations key lets CloudWatch Logs and CloudWatch alarms use it, and rotates', () => {
     // WHEN the operations key is read
     const key = resourceOf(built.template, built.stack.operationsKey).Properties;
