@@ -75,16 +75,22 @@ describe('observability', () => {
     );
   });
 
-  test('the alarm topic is KMS-encrypted, TLS-only and has the configured subscriber', () => {
-    // WHEN the topic, its policy and its subscriptions are read
-    const topic = resourceOf(built.template, built.stack.observability.alarmTopic).Properties;
+  test('the alarm topic is encrypted with the operations key', () => {
+    // WHEN the topic is read / THEN its master key is the operations key
+    expect(resourceOf(built.template, built.stack.observability.alarmTopic).Properties.KmsMasterKeyId)
+      .toEqual({ 'Fn::GetAtt': [logicalId(built.stack.operationsKey), 'Arn'] });
+  });
 
-    // THEN it uses the operations key, denies plain HTTP publishes and mails the on-call address
-    expect(topic.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [logicalId(built.stack.operationsKey), 'Arn'] });
+  test('the alarm topic refuses publishes that are not TLS', () => {
+    // WHEN the topic policy is read / THEN it denies aws:SecureTransport=false
     built.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       Topics: [{ Ref: topicId }],
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
     });
+  });
+
+  test('the configured address is subscribed to the alarm topic', () => {
+    // WHEN the subscriptions are read / THEN the on-call address gets email
     built.template.hasResourceProperties('AWS::SNS::Subscription', { TopicArn: { Ref: topicId }, Protocol: 'email', Endpoint: 'pacs-oncall@example.org' });
   });
 
