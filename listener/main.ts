@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
-import { startListener } from './listener.ts';
+import { startListener, type RunningListener } from './listener.ts';
 
 let config;
 try {
@@ -12,13 +12,14 @@ try {
 }
 
 const log = createLogger(config.logLevel);
-const listener = await startListener(config, log);
-
+// Handlers go in before the listener starts: a SIGTERM during start-up must still drain, not kill.
 let stopping = false;
+let listener: RunningListener | undefined;
 const stop = (signal: string): void => {
   if (stopping) return;
   stopping = true;
   log.info('signal', { signal });
+  if (!listener) process.exit(0);
   listener.drain().then(
     () => process.exit(0),
     (error: unknown) => {
@@ -33,3 +34,6 @@ process.on('unhandledRejection', (reason) => {
   // A rejected promise must never take every association down with it.
   log.error('unhandled-rejection', { message: reason instanceof Error ? reason.message : String(reason) });
 });
+
+listener = await startListener(config, log);
+if (stopping) stop('SIGTERM');

@@ -224,7 +224,12 @@ class S3ObjectWriter implements ObjectWriter {
       await this.#verifyMultipart(response.ChecksumCRC32, response.ETag);
     } catch (error) {
       if (upload.uploadId) this.#onAbandonedUpload(upload.uploadId);
-      throw asStorageError(error);
+      const failure = asStorageError(error);
+      // The upload stopped reading its body; failing the stream now releases the paused
+      // socket, so the rest of the instance is drained and the sender hears the failure.
+      this.#body?.destroy(failure);
+      this.stream.destroy(failure);
+      throw failure;
     }
     return this.#stored();
   }
