@@ -37,7 +37,7 @@ export const LISTENER_ENV: readonly EnvVariable[] = [
   { name: 'S3_FORCE_PATH_STYLE', default: 'false', description: 'Path-style S3 addressing, for S3-compatible servers (with `AWS_ENDPOINT_URL_S3`).' },
   { name: 'S3_SSE_KMS_KEY_ID', default: '(bucket default)', description: 'KMS key for SSE-KMS; unset uses the bucket default encryption.' },
   { name: 'S3_STORAGE_CLASS', default: '(bucket default)', description: 'S3 storage class, e.g. `INTELLIGENT_TIERING`.' },
-  { name: 'S3_PART_SIZE_MIB', default: '8', description: 'Multipart part size; instances up to this size are a single PutObject.' },
+  { name: 'S3_PART_SIZE_MIB', default: '5', description: 'Multipart part size; instances up to this size are a single PutObject.' },
   { name: 'S3_QUEUE_SIZE', default: '2', description: 'Parts uploaded concurrently per instance. Memory per instance in flight is about part size × (queue + 1).' },
   { name: 'S3_REQUEST_TIMEOUT_SECONDS', default: '60', description: 'An S3 request idle this long fails (and is retried by the SDK); without it a hung endpoint would hold an association forever.' },
   { name: 'S3_CHECKSUM_MODE', default: 'when-supported', description: '`when-supported` sends S3 flexible checksums (AWS S3); `when-required` for servers without them (e.g. Ceph Pacific). The end-to-end check holds either way.' },

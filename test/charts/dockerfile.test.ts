@@ -68,8 +68,9 @@ describe('listener/Dockerfile', () => {
     expect(execForm('ENTRYPOINT')).toEqual(['/usr/bin/tini', '--']);
   });
 
-  test('starts the listener with the image Node, without a build step', () => {
-    expect(execForm('CMD')).toEqual(['node', 'listener/main.ts']);
+  test('compiles the listener in a build stage and runs the compiled JavaScript', () => {
+    expect(instructions.some((instruction) => instruction.keyword === 'RUN' && /tsc -p tsconfig\.build\.json/.test(instruction.args))).toBe(true);
+    expect(execForm('CMD')).toEqual(['node', 'dist/listener/main.js']);
   });
 
   test('pins, trims and cleans its apt installs', () => {
@@ -99,7 +100,7 @@ describe('.dockerignore', () => {
   test('excludes everything, then allows only what the image copies', () => {
     // GIVEN the ignore file THEN it starts from "*" and re-includes the image inputs only
     expect(lines[0]).toBe('*');
-    expect(lines.filter((line) => line.startsWith('!')).sort()).toEqual(['!.npmrc', '!listener/', '!package-lock.json', '!package.json']);
+    expect(lines.filter((line) => line.startsWith('!')).sort()).toEqual(['!.npmrc', '!listener/', '!package-lock.json', '!package.json', '!tsconfig.build.json', '!tsconfig.json']);
   });
 
   test('lets in every file the Dockerfile copies from the context', () => {

@@ -14,9 +14,11 @@ const bundle = mkdtempSync(path.join(tmpdir(), 'production-bundle-'));
 let listener: ChildProcess | undefined;
 
 beforeAll(async () => {
-  for (const file of ['package.json', 'package-lock.json', '.npmrc', 'listener']) {
+  for (const file of ['package.json', 'package-lock.json', '.npmrc']) {
     cpSync(path.join(REPO_ROOT, file), path.join(bundle, file), { recursive: true });
   }
+  // The image's build stage: the listener compiled to JavaScript, and only that is shipped.
+  await promisify(execFile)(path.join(REPO_ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json', '--outDir', path.join(bundle, 'dist')], { cwd: REPO_ROOT });
   // The npm cache is warm; --prefer-offline keeps the run off the network where it can.
   await promisify(execFile)('npm', ['ci', '--omit=dev', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: bundle });
 }, 180_000);
@@ -47,7 +49,7 @@ describe('the production bundle (npm ci --omit=dev)', () => {
 
   test('starts the listener with this Node, and exits 0 after draining on SIGTERM', async () => {
     // GIVEN the listener started from the bundle on ephemeral loopback ports
-    const child = spawn(process.execPath, ['listener/main.ts'], {
+    const child = spawn(process.execPath, ['dist/listener/main.js'], {
       cwd: bundle,
       env: {
         PATH: process.env['PATH'],
