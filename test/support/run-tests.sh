@@ -24,8 +24,10 @@ PACKAGES=(dcmtk orthanc ceph-mon ceph-osd radosgw uuid-runtime iproute2 util-lin
 say() { echo "run-tests: $*" >&2; }
 
 missing_peers() {
-  local c
-  for c in "${REQUIRED[@]}"; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done
+  local c p
+  for c in "${REQUIRED[@]}"; do
+    p="$(command -v "$c" 2>/dev/null)" && [ -f "$p" ] && [ -x "$p" ] || echo "$c"
+  done
 }
 
 provision() {
