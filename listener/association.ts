@@ -37,10 +37,10 @@ export type AssociationOutcome = 'released' | 'aborted' | 'rejected' | 'closed' 
 const REJECT_RESULT = { permanent: RejectResult.Permanent, transient: RejectResult.Transient };
 const REJECT_SOURCE = { 'service-user': RejectSource.ServiceUser, 'service-provider-presentation': RejectSource.ServiceProviderPresentation };
 const REJECT_REASON = {
+  'no-reason-given': RejectReason.NoReasonGiven,
   'calling-ae-not-recognized': RejectReason.CallingAeNotRecognized,
   'called-ae-not-recognized': RejectReason.CalledAeNotRecognized,
   'local-limit-exceeded': RejectReason.LocalLimitExceeded,
-  'temporary-congestion': RejectReason.TemporaryCongestion,
 };
 
 /**
@@ -103,7 +103,10 @@ export class DicomAssociation extends Scp {
       // Copied: setResult rewrites the library's live array.
       transferSyntaxUids: [...context.getTransferSyntaxUids()],
     }));
-    const decision = negotiate({ callingAeTitle: this.#callingAeTitle, calledAeTitle: this.#calledAeTitle, contexts }, this.#services.policy);
+    const decision = negotiate(
+      { callingAeTitle: this.#callingAeTitle, calledAeTitle: this.#calledAeTitle, peerAddress: this.#connection.remoteAddress, contexts },
+      this.#services.policy,
+    );
     if (!decision.accepted) return this.#reject(decision.rejection);
     if (!this.#services.admit(this.#callingAeTitle)) {
       return this.#reject({ result: 'transient', source: 'service-provider-presentation', reason: 'local-limit-exceeded' });

@@ -1,14 +1,8 @@
 import path from 'node:path';
+import { loadAccessPolicy, validateCidr, type AccessPolicy } from './access-policy.ts';
+import { ConfigError, parseKeyTemplate, parseStorageUrl, validateAeTitle } from './config-values.ts';
 
-/** A configuration value that failed validation; the message names the variable and the reason. */
-export class ConfigError extends Error {
-  readonly variable: string;
-  constructor(variable: string, reason: string) {
-    super(`${variable}: ${reason}`);
-    this.name = 'ConfigError';
-    this.variable = variable;
-  }
-}
+export { ConfigError } from './config-values.ts';
 
 export interface EnvVariable {
   readonly name: string;
@@ -24,7 +18,15 @@ export const LISTENER_ENV: readonly EnvVariable[] = [
   { name: 'DICOM_AE_TITLE', default: 'DICOMS3', description: 'Local (called) AE title(s), comma-separated. Associations to any other called AE are rejected.' },
   { name: 'DICOM_HOST', default: '0.0.0.0', description: 'Address the DICOM ports bind to.' },
   { name: 'DICOM_PORT', default: '11112', description: 'Plain DICOM port; `off` disables it (TLS only).' },
+  { name: 'DICOM_TLS_PORT', default: 'off', description: 'DICOM TLS port (2762 is the registered one); needs the certificate and key files.' },
+  { name: 'DICOM_TLS_CERT_FILE', default: '(none)', description: 'PEM certificate chain for the TLS port. Reloaded when the file changes.' },
+  { name: 'DICOM_TLS_KEY_FILE', default: '(none)', description: 'PEM private key for the TLS port. Reloaded when the file changes.' },
+  { name: 'DICOM_TLS_CA_FILE', default: '(none)', description: 'PEM CA bundle that client certificates must chain to.' },
+  { name: 'DICOM_TLS_REQUIRE_CLIENT_CERT', default: 'false', description: 'Mutual TLS: refuse clients without a certificate signed by `DICOM_TLS_CA_FILE`.' },
   { name: 'DICOM_ALLOWED_CALLING_AE_TITLES', default: '(any)', description: 'Comma-separated calling AE titles allowed to associate; empty allows any.' },
+  { name: 'DICOM_ALLOWED_SOURCE_CIDRS', default: '(any)', description: 'Comma-separated networks (e.g. `10.0.0.0/8`) allowed to associate; empty allows any.' },
+  { name: 'DICOM_MAX_ASSOCIATIONS_PER_CALLING_AE', default: '(none)', description: 'Open associations one calling AE may hold; beyond it, a transient reject.' },
+  { name: 'DICOM_POLICY_FILE', default: '(none)', description: 'YAML/JSON access and routing policy per local AE title (see docs/conformance-statement.md); entries fall back to the variables above.' },
   { name: 'DICOM_ACCEPT_UNKNOWN_SOP_CLASSES', default: 'false', description: 'Also accept SOP classes that are not standard storage classes (private or retired).' },
   { name: 'DICOM_MAX_PDU_LENGTH', default: '131072', description: 'Maximum PDU length we advertise and enforce on receive (bytes, 4096–1048576).' },
   { name: 'DICOM_MAX_ASSOCIATIONS', default: '64', description: 'Concurrent associations per process; beyond it, a transient reject (local limit exceeded).' },
@@ -47,19 +49,24 @@ export const LISTENER_ENV: readonly EnvVariable[] = [
   { name: 'LOG_LEVEL', default: 'info', description: '`debug`, `info`, `warn` or `error`.' },
 ];
 
-export type StorageTarget =
-  | { readonly kind: 'file'; readonly root: string; readonly prefix: string }
-  | { readonly kind: 's3'; readonly bucket: string; readonly prefix: string };
+export interface TlsConfig {
+  readonly port: number;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string | undefined;
+  readonly requireClientCert: boolean;
+}
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type ChecksumMode = 'when-supported' | 'when-required';
 
 export interface ListenerConfig {
-  readonly aeTitles: readonly string[];
   readonly host: string;
   /** `null` when the plain port is switched off. */
   readonly port: number | null;
-  readonly allowedCallingAeTitles: readonly string[];
+  readonly tls: TlsConfig | undefined;
+  /** Local AE titles, who may call them, and where each stores. */
+  readonly access: AccessPolicy;
   readonly acceptUnknownSopClasses: boolean;
   readonly maxPduLength: number;
   readonly maxAssociations: number;
@@ -67,8 +74,6 @@ export interface ListenerConfig {
   readonly idleTimeoutMs: number;
   readonly stallTimeoutMs: number;
   readonly maxInstanceBytes: number;
-  readonly storage: StorageTarget;
-  readonly keyTemplate: string;
   readonly s3: {
     readonly forcePathStyle: boolean;
     readonly kmsKeyId: string | undefined;
@@ -91,7 +96,6 @@ const S3_STORAGE_CLASSES = [
   'STANDARD', 'REDUCED_REDUNDANCY', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING',
   'GLACIER', 'DEEP_ARCHIVE', 'OUTPOSTS', 'GLACIER_IR', 'SNOW', 'EXPRESS_ONEZONE',
 ];
-const KEY_PLACEHOLDERS = ['prefix', 'StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID', 'SOPClassUID', 'CallingAETitle', 'CalledAETitle'];
 
 function defaultOf(name: string): string {
   const variable = LISTENER_ENV.find((v) => v.name === name);
@@ -129,59 +133,37 @@ function port(env: Env, name: string, allowOff: boolean): number | null {
   return Number(text);
 }
 
-/** PS3.8 9.3.1: 1–16 characters of the default repertoire, no backslash or control characters, not all spaces. */
-export function validateAeTitle(name: string, title: string): string {
-  if (title.length === 0 || title.length > 16) throw new ConfigError(name, `AE title "${title}" must be 1–16 characters`);
-  if (!/^[\x20-\x7e]+$/.test(title) || title.includes('\\')) {
-    throw new ConfigError(name, `AE title "${title}" may hold only printable ASCII without backslash`);
-  }
-  return title.trim();
+function list(env: Env, name: string): string[] {
+  const text = raw(env, name) ?? defaultOf(name);
+  if (text.startsWith('(')) return [];
+  return text.split(',').map((item) => item.trim()).filter((item) => item !== '');
 }
 
-function aeTitles(env: Env, name: string, fallback: string): string[] {
-  const text = raw(env, name) ?? fallback;
-  if (text === '' || text === '(any)') return [];
-  const titles = text.split(',').map((t) => validateAeTitle(name, t.trim()));
+function aeTitles(env: Env, name: string): string[] {
+  const titles = list(env, name).map((t) => validateAeTitle(name, t));
   if (new Set(titles).size !== titles.length) throw new ConfigError(name, 'lists an AE title twice');
   return titles;
 }
 
-function trimSlashes(text: string): string {
-  return text.replace(/^\/+|\/+$/g, '');
+function optionalInteger(env: Env, name: string, min: number, max: number): number | undefined {
+  return raw(env, name) === undefined ? undefined : integer(env, name, min, max);
 }
 
-function storageTarget(env: Env, cwd: string): StorageTarget {
-  const name = 'STORAGE_URL';
-  const text = raw(env, name) ?? defaultOf(name);
-  if (text.startsWith('file://')) {
-    const location = text.slice('file://'.length);
-    if (location === '') throw new ConfigError(name, 'file:// needs a path, e.g. file:///var/lib/dicom');
-    return { kind: 'file', root: path.resolve(cwd, decodeURIComponent(location)), prefix: '' };
+function tlsConfig(env: Env, cwd: string): TlsConfig | undefined {
+  const tlsPort = port(env, 'DICOM_TLS_PORT', true);
+  const certFile = raw(env, 'DICOM_TLS_CERT_FILE');
+  const keyFile = raw(env, 'DICOM_TLS_KEY_FILE');
+  const caFile = raw(env, 'DICOM_TLS_CA_FILE');
+  const requireClientCert = boolean(env, 'DICOM_TLS_REQUIRE_CLIENT_CERT');
+  if (tlsPort === null) {
+    if (certFile || keyFile || requireClientCert) throw new ConfigError('DICOM_TLS_PORT', 'is off, but TLS files or client certificates are configured; set the port (e.g. 2762)');
+    return undefined;
   }
-  if (text.startsWith('s3://')) {
-    const rest = text.slice('s3://'.length);
-    const slash = rest.indexOf('/');
-    const bucket = slash === -1 ? rest : rest.slice(0, slash);
-    const prefix = slash === -1 ? '' : trimSlashes(rest.slice(slash + 1));
-    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-      throw new ConfigError(name, `"${bucket}" is not a valid S3 bucket name`);
-    }
-    return { kind: 's3', bucket, prefix };
-  }
-  throw new ConfigError(name, `must start with s3:// or file://, got "${text}"`);
-}
-
-function keyTemplate(env: Env): string {
-  const name = 'STORAGE_KEY_TEMPLATE';
-  const template = raw(env, name) ?? defaultOf(name);
-  const used = [...template.matchAll(/\{([^}]*)\}/g)].map((m) => m[1] ?? '');
-  for (const placeholder of used) {
-    if (!KEY_PLACEHOLDERS.includes(placeholder)) {
-      throw new ConfigError(name, `unknown placeholder {${placeholder}}; use ${KEY_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}`);
-    }
-  }
-  if (!used.includes('SOPInstanceUID')) throw new ConfigError(name, 'must contain {SOPInstanceUID}, or instances overwrite each other');
-  return template;
+  if (!certFile) throw new ConfigError('DICOM_TLS_CERT_FILE', 'is required when DICOM_TLS_PORT is set');
+  if (!keyFile) throw new ConfigError('DICOM_TLS_KEY_FILE', 'is required when DICOM_TLS_PORT is set');
+  if (requireClientCert && !caFile) throw new ConfigError('DICOM_TLS_CA_FILE', 'is required when DICOM_TLS_REQUIRE_CLIENT_CERT is true');
+  const resolve = (file: string) => path.resolve(cwd, file);
+  return { port: tlsPort, certFile: resolve(certFile), keyFile: resolve(keyFile), caFile: caFile && resolve(caFile), requireClientCert };
 }
 
 function logLevel(env: Env): LogLevel {
@@ -202,7 +184,7 @@ function optional(env: Env, name: string): string | undefined {
 
 /** Reads and validates the whole configuration once, at start. Throws {@link ConfigError}. */
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): ListenerConfig {
-  const aes = aeTitles(env, 'DICOM_AE_TITLE', defaultOf('DICOM_AE_TITLE'));
+  const aes = aeTitles(env, 'DICOM_AE_TITLE');
   if (aes.length === 0) throw new ConfigError('DICOM_AE_TITLE', 'needs at least one AE title');
   const storageClass = optional(env, 'S3_STORAGE_CLASS');
   if (storageClass !== undefined && !S3_STORAGE_CLASSES.includes(storageClass)) {
@@ -213,11 +195,19 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (Math.ceil(maxInstanceMiB / partSizeMiB) > 10_000) {
     throw new ConfigError('S3_PART_SIZE_MIB', `${partSizeMiB} MiB parts cannot hold a ${maxInstanceMiB} MiB instance in S3's 10,000 parts`);
   }
-  const config: ListenerConfig = {
+  const access = loadAccessPolicy(raw(env, 'DICOM_POLICY_FILE'), {
     aeTitles: aes,
+    allowedCallingAeTitles: aeTitles(env, 'DICOM_ALLOWED_CALLING_AE_TITLES'),
+    allowedSourceCidrs: list(env, 'DICOM_ALLOWED_SOURCE_CIDRS').map((cidr) => validateCidr('DICOM_ALLOWED_SOURCE_CIDRS', cidr)),
+    storage: parseStorageUrl('STORAGE_URL', raw(env, 'STORAGE_URL') ?? defaultOf('STORAGE_URL'), cwd),
+    keyTemplate: parseKeyTemplate('STORAGE_KEY_TEMPLATE', raw(env, 'STORAGE_KEY_TEMPLATE') ?? defaultOf('STORAGE_KEY_TEMPLATE')),
+    maxAssociationsPerCallingAe: optionalInteger(env, 'DICOM_MAX_ASSOCIATIONS_PER_CALLING_AE', 1, 10_000),
+  }, cwd);
+  const config: ListenerConfig = {
     host: raw(env, 'DICOM_HOST') ?? defaultOf('DICOM_HOST'),
     port: port(env, 'DICOM_PORT', true),
-    allowedCallingAeTitles: aeTitles(env, 'DICOM_ALLOWED_CALLING_AE_TITLES', ''),
+    tls: tlsConfig(env, cwd),
+    access,
     acceptUnknownSopClasses: boolean(env, 'DICOM_ACCEPT_UNKNOWN_SOP_CLASSES'),
     maxPduLength: integer(env, 'DICOM_MAX_PDU_LENGTH', 4096, 1024 * 1024),
     maxAssociations: integer(env, 'DICOM_MAX_ASSOCIATIONS', 1, 10_000),
@@ -225,8 +215,6 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     idleTimeoutMs: integer(env, 'DICOM_IDLE_TIMEOUT_SECONDS', 1, 86_400) * 1000,
     stallTimeoutMs: integer(env, 'DICOM_STALL_TIMEOUT_SECONDS', 1, 3600) * 1000,
     maxInstanceBytes: maxInstanceMiB * MIB,
-    storage: storageTarget(env, cwd),
-    keyTemplate: keyTemplate(env),
     s3: {
       forcePathStyle: boolean(env, 'S3_FORCE_PATH_STYLE'),
       kmsKeyId: optional(env, 'S3_SSE_KMS_KEY_ID'),
@@ -241,7 +229,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_SECONDS', 0, 3600) * 1000,
     logLevel: logLevel(env),
   };
-  if (config.port === null) {
+  if (config.port === null && config.tls === undefined) {
     throw new ConfigError('DICOM_PORT', 'is off, and no TLS port is configured; the listener would accept nothing');
   }
   return config;

@@ -3,46 +3,69 @@ import { AssociationLimiter } from './admission.ts';
 import type { AssociationServices } from './association.ts';
 import type { ListenerConfig } from './config.ts';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './dicom/part10.ts';
+import type { InstanceRoute } from './instance-receiver.ts';
 import type { Logger } from './log.ts';
 import { ListenerMetrics } from './metrics.ts';
-import { combineObservers } from './observer.ts';
+import { combineObservers, type AssociationObserver } from './observer.ts';
 import { createOpsServer, listenOps } from './ops-server.ts';
 import { createStorage } from './storage/create-storage.ts';
+import type { Storage } from './storage/storage.ts';
 import { DicomServer } from './transport/dicom-server.ts';
+import { loadTlsOptions, watchTlsFiles } from './transport/tls-credentials.ts';
 
 export interface RunningListener {
-  readonly dicomPort: number;
+  readonly dicomPort: number | null;
+  readonly tlsPort: number | null;
   readonly opsPort: number;
   /** Stops taking associations, lets open ones finish until the drain timeout, then aborts the rest. */
   drain(): Promise<{ aborted: number }>;
 }
 
+export interface ListenerExtensions {
+  /** Observers beyond the built-in metrics, e.g. tracing. */
+  readonly observers?: readonly Partial<AssociationObserver>[];
+}
+
+/** One Storage per distinct storage URL, shared by the AE titles that route to it. */
+function createRoutes(config: ListenerConfig, log: Logger): { routes: Map<string, InstanceRoute>; storages: Storage[] } {
+  const storages = new Map<string, Storage>();
+  const routes = new Map<string, InstanceRoute>();
+  for (const ae of config.access.calledAes.values()) {
+    const id = JSON.stringify(ae.storage);
+    let storage = storages.get(id);
+    if (!storage) {
+      storage = createStorage(ae.storage, config, log);
+      storages.set(id, storage);
+    }
+    routes.set(ae.aeTitle, { storage, keyTemplate: ae.keyTemplate });
+  }
+  return { routes, storages: [...storages.values()] };
+}
+
 /** Wires config, storage, observers and servers into a running listener. */
-export async function startListener(config: ListenerConfig, log: Logger): Promise<RunningListener> {
+export async function startListener(config: ListenerConfig, log: Logger, extensions: ListenerExtensions = {}): Promise<RunningListener> {
   // The library's logger is the shared root loglevel logger, at TRACE by default; keep it to warnings.
   dimse.log.setLevel('warn');
   dimse.Implementation.setImplementationClassUid(IMPLEMENTATION_CLASS_UID);
   dimse.Implementation.setImplementationVersion(IMPLEMENTATION_VERSION_NAME);
   dimse.Implementation.setMaxPduLength(config.maxPduLength);
 
-  const storage = createStorage(config.storage, config, log);
+  const { routes, storages } = createRoutes(config, log);
   const metrics = new ListenerMetrics();
-  const limiter = new AssociationLimiter(config.maxAssociations);
-  const route = { storage, keyTemplate: config.keyTemplate };
+  const limiter = new AssociationLimiter(config.maxAssociations, config.access.maxAssociationsPerCallingAe);
   const services: AssociationServices = {
-    policy: { aeTitles: config.aeTitles, allowedCallingAeTitles: config.allowedCallingAeTitles, acceptUnknownSopClasses: config.acceptUnknownSopClasses },
+    policy: { access: config.access, acceptUnknownSopClasses: config.acceptUnknownSopClasses },
     maxPduLength: config.maxPduLength,
     maxInstanceBytes: config.maxInstanceBytes,
-    route: () => route,
-    admit: () => limiter.tryAcquire(),
-    release: () => limiter.release(),
+    // Negotiation refuses unknown called AEs, so a route always exists for an accepted one.
+    route: (calledAeTitle) => routes.get(calledAeTitle)!,
+    admit: (callingAeTitle) => limiter.tryAcquire(callingAeTitle),
+    release: (callingAeTitle) => limiter.release(callingAeTitle),
     log,
-    observer: combineObservers([metrics]),
+    observer: combineObservers([metrics, ...(extensions.observers ?? [])]),
   };
-
-  const dicom = new DicomServer({
+  const serverOptions = {
     host: config.host,
-    port: config.port ?? 0,
     limits: {
       maxPduLength: config.maxPduLength,
       artimTimeoutMs: config.artimTimeoutMs,
@@ -52,38 +75,53 @@ export async function startListener(config: ListenerConfig, log: Logger): Promis
     maxConnections: config.maxAssociations + 64,
     services,
     log,
-  });
+  };
+  const plain = config.port === null ? undefined : new DicomServer({ ...serverOptions, port: config.port });
+  const secure = config.tls ? new DicomServer({ ...serverOptions, port: config.tls.port, tls: loadTlsOptions(config.tls) }) : undefined;
+  const servers = [plain, secure].filter((server) => server !== undefined);
   let draining = false;
   const ops = createOpsServer({
     ready: () => !draining,
     metrics: (request, response) => metrics.handleScrape(request, response),
   });
-  const dicomPort = await dicom.listen();
+  const dicomPort = plain ? await plain.listen() : null;
+  const tlsPort = secure ? await secure.listen() : null;
+  const stopWatching = config.tls && secure?.tlsServer
+    ? watchTlsFiles(config.tls, secure.tlsServer, (outcome, message) => {
+      if (outcome === 'reloaded') log.info('tls-reloaded', {});
+      else log.error('tls-reload-failed', { message, note: 'still serving the previous certificate' });
+    })
+    : () => undefined;
   const opsPort = await listenOps(ops, config.opsHost, config.opsPort);
   log.info('listening', {
     dicomPort,
-    tlsPort: null,
+    tlsPort,
     opsPort,
-    aeTitles: config.aeTitles.join(','),
-    storage: storage.description,
+    aeTitles: [...config.access.calledAes.keys()].join(','),
+    storage: storages.map((storage) => storage.description).join(','),
     maxPduLength: config.maxPduLength,
+    mutualTls: config.tls?.requireClientCert ?? false,
   });
 
+  const open = () => servers.reduce((sum, server) => sum + server.associations, 0);
+  const waitForAll = async (deadline: number) => (await Promise.all(servers.map((server) => server.waitForAssociations(deadline)))).every(Boolean);
   return {
     dicomPort,
+    tlsPort,
     opsPort,
     async drain() {
       draining = true;
+      stopWatching();
       const deadline = Date.now() + config.drainTimeoutMs;
-      log.info('draining', { associations: dicom.associations, drainTimeoutMs: config.drainTimeoutMs });
-      await dicom.stopAccepting();
-      const clean = await dicom.waitForAssociations(deadline);
-      const aborted = clean ? 0 : dicom.associations;
+      log.info('draining', { associations: open(), drainTimeoutMs: config.drainTimeoutMs });
+      await Promise.all(servers.map((server) => server.stopAccepting()));
+      const clean = await waitForAll(deadline);
+      const aborted = clean ? 0 : open();
       if (!clean) {
-        dicom.abortAll();
-        await dicom.waitForAssociations(Date.now() + 5000);
+        for (const server of servers) server.abortAll();
+        await waitForAll(Date.now() + 5000);
       }
-      await storage.close();
+      await Promise.all(storages.map((storage) => storage.close()));
       await metrics.shutdown();
       await new Promise((resolve) => ops.close(resolve));
       log.info('drained', { aborted });

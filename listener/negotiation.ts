@@ -1,3 +1,4 @@
+import { decideAccess, type AccessPolicy } from './access-policy.ts';
 import { chooseTransferSyntax, chooseVerificationTransferSyntax } from './dicom/transfer-syntaxes.ts';
 import { isNonStorageServiceClass, isStandardStorageSopClass, isValidUid, VERIFICATION_SOP_CLASS } from './dicom/sop-classes.ts';
 
@@ -10,13 +11,12 @@ export interface ProposedContext {
 export interface AssociationRequestFacts {
   readonly callingAeTitle: string;
   readonly calledAeTitle: string;
+  readonly peerAddress: string | undefined;
   readonly contexts: readonly ProposedContext[];
 }
 
 export interface NegotiationPolicy {
-  readonly aeTitles: readonly string[];
-  /** Empty means any calling AE may associate. */
-  readonly allowedCallingAeTitles: readonly string[];
+  readonly access: AccessPolicy;
   readonly acceptUnknownSopClasses: boolean;
 }
 
@@ -24,7 +24,7 @@ export interface NegotiationPolicy {
 export interface Rejection {
   readonly result: 'permanent' | 'transient';
   readonly source: 'service-user' | 'service-provider-presentation';
-  readonly reason: 'calling-ae-not-recognized' | 'called-ae-not-recognized' | 'local-limit-exceeded' | 'temporary-congestion';
+  readonly reason: 'no-reason-given' | 'calling-ae-not-recognized' | 'called-ae-not-recognized' | 'local-limit-exceeded';
 }
 
 export type ContextDecision =
@@ -54,11 +54,11 @@ function decideContext(context: ProposedContext, policy: NegotiationPolicy): Con
  * accepted, as PS3.8 expects, and the sender decides what to do.
  */
 export function negotiate(request: AssociationRequestFacts, policy: NegotiationPolicy): Negotiation {
-  if (!policy.aeTitles.includes(request.calledAeTitle)) {
-    return { accepted: false, rejection: { result: 'permanent', source: 'service-user', reason: 'called-ae-not-recognized' } };
-  }
-  if (policy.allowedCallingAeTitles.length > 0 && !policy.allowedCallingAeTitles.includes(request.callingAeTitle)) {
-    return { accepted: false, rejection: { result: 'permanent', source: 'service-user', reason: 'calling-ae-not-recognized' } };
+  const access = decideAccess(policy.access, request.calledAeTitle, request.callingAeTitle, request.peerAddress);
+  if (access !== 'allowed') {
+    // PS3.8 has no reason for a refused network; "no reason given" reveals nothing to a prober.
+    const reason = access === 'source-not-allowed' ? 'no-reason-given' : access;
+    return { accepted: false, rejection: { result: 'permanent', source: 'service-user', reason } };
   }
   return { accepted: true, contexts: request.contexts.map((context) => decideContext(context, policy)) };
 }

@@ -1,4 +1,5 @@
-import type { ListenerConfig, StorageTarget } from '../config.ts';
+import type { ListenerConfig } from '../config.ts';
+import type { StorageTarget } from '../config-values.ts';
 import type { Logger } from '../log.ts';
 import { FileStorage } from './file-storage.ts';
 import { createS3Client, S3Storage } from './s3-storage.ts';

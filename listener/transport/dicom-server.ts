@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { DicomAssociation, type AssociationServices } from '../association.ts';
 import type { Logger } from '../log.ts';
 import { DicomConnection, type ConnectionLimits } from './dicom-connection.ts';
@@ -6,6 +7,8 @@ import { DicomConnection, type ConnectionLimits } from './dicom-connection.ts';
 export interface DicomServerOptions {
   readonly host: string;
   readonly port: number;
+  /** Serve DICOM TLS with these options instead of plain TCP. */
+  readonly tls?: tls.TlsOptions;
   readonly limits: ConnectionLimits;
   /** Raw TCP connections beyond this are closed at once; below it, extra associations get a proper reject. */
   readonly maxConnections: number;
@@ -19,13 +22,28 @@ export interface DicomServerOptions {
  */
 export class DicomServer {
   readonly #options: DicomServerOptions;
-  readonly #server: net.Server;
+  readonly #server: net.Server | tls.Server;
   readonly #associations = new Set<DicomAssociation>();
 
   constructor(options: DicomServerOptions) {
     this.#options = options;
-    this.#server = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    if (options.tls) {
+      const server = tls.createServer({ ...options.tls, noDelay: true }, (socket) => this.#accept(socket));
+      // A failed handshake (plaintext, no or a foreign client certificate) never reaches DICOM.
+      server.on('tlsClientError', (error, socket) => {
+        options.log.warn('tls-handshake-failed', { peer: socket.remoteAddress, reason: error.message });
+        options.services.observer.violation('tls-handshake');
+      });
+      this.#server = server;
+    } else {
+      this.#server = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    }
     this.#server.maxConnections = options.maxConnections;
+  }
+
+  /** The TLS server, for certificate reloads; undefined on the plain port. */
+  get tlsServer(): tls.Server | undefined {
+    return this.#server instanceof tls.Server ? this.#server : undefined;
   }
 
   get associations(): number {

@@ -31,7 +31,7 @@ describe('Orthanc routes a study to the listener, which lands it in S3', () => {
     // Orthanc holds one study: the small series, the CT and a JPEG Lossless CT.
     const uploads = [...corpus.small, corpus.ct, corpus.transcoded.find((e) => e.name === 'ct-jpeg-lossless')!];
     for (const entry of uploads) await orthanc.uploadInstance(entry.path);
-    [studyId] = await orthanc.listStudies();
+    studyId = (await orthanc.listStudies())[0]!;
   });
 
   afterAll(async () => {

@@ -112,8 +112,8 @@ rgw enable ops log = false
 `;
 }
 
-/** Tail of the named logs, for error messages. */
-function logTails(cephDir: string, names: string[]): string {
+/** Tail of the named logs (default: every daemon's), for error messages. */
+export function logTails(cephDir: string, names = ['mon.a.log', 'osd.0.log', 'osd.out', 'rgw.a.out', 'client.rgw.a.log']): string {
   return names
     .map((n) => {
       const t = tailFile(join(cephDir, 'log', n), 25).trim();

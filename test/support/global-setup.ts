@@ -9,8 +9,32 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startCeph, stopCeph, DEFAULT_MEMSTORE_BYTES } from './ceph.ts';
-import { CEPH_STATE_ENV, RUN_DIR_ENV } from './context.ts';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { logTails, startCeph, stopCeph, DEFAULT_MEMSTORE_BYTES } from './ceph.ts';
+import { CEPH_STATE_ENV, RUN_DIR_ENV, type CephSettings } from './context.ts';
+import { s3Client } from './s3.ts';
+
+/**
+ * One S3 write/read/delete through the gateway, with a deadline. A cluster
+ * that answers "/" but cannot store (full or broken OSD) fails here, with
+ * logs, instead of as request hangs in every test file. It also creates the
+ * bucket index/data pools, so no test pays for that.
+ */
+async function probeS3(settings: CephSettings): Promise<void> {
+  const s3 = s3Client({ maxAttempts: 1 }, settings);
+  const bucket = `setup-probe-${Date.now().toString(36)}`;
+  const opts = () => ({ abortSignal: AbortSignal.timeout(20_000) });
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }), opts());
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'probe', Body: 'probe' }), opts());
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'probe' }), opts());
+    if ((await got.Body?.transformToString()) !== 'probe') throw new Error('read back different bytes');
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'probe' }), opts());
+    await s3.send(new DeleteBucketCommand({ Bucket: bucket }), opts());
+  } finally {
+    s3.destroy();
+  }
+}
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // Under /tmp, not the repo: Ceph admin sockets are Unix sockets whose path
@@ -22,6 +46,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let settings;
   try {
     settings = await startCeph(cephDir, { memstoreBytes });
+    await probeS3(settings).catch((e: unknown) => {
+      throw new Error(`S3 probe (create bucket, put, get, delete) failed: ${String(e)}\n${logTails(cephDir)}`);
+    });
   } catch (e) {
     // Kill whatever did start; keep the logs for diagnosis.
     await stopCeph(cephDir, { keepDir: true });

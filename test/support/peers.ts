@@ -25,6 +25,7 @@ export const PEER_PACKAGES: Readonly<Record<string, string>> = {
   uuidgen: 'uuid-runtime',
   unshare: 'util-linux',
   ip: 'iproute2',
+  openssl: 'openssl',
 };
 
 /** Extra directories searched besides PATH (Orthanc lives in /usr/sbin, often not on a user's PATH). */

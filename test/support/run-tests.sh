@@ -18,8 +18,8 @@ cd "$repo"
 export PATH="$repo/node_modules/.bin:$PATH:/usr/sbin:/sbin"
 
 REQUIRED=(storescu echoscu storescp dcmftest dcmdump dcmconv dcmcjpeg dcmcjpls dcmcrle
-          Orthanc ceph-mon ceph-osd ceph radosgw radosgw-admin monmaptool uuidgen unshare ip)
-PACKAGES=(dcmtk orthanc ceph-mon ceph-osd radosgw uuid-runtime iproute2 util-linux)
+          Orthanc ceph-mon ceph-osd ceph radosgw radosgw-admin monmaptool uuidgen unshare ip openssl)
+PACKAGES=(dcmtk orthanc ceph-mon ceph-osd radosgw uuid-runtime iproute2 util-linux openssl)
 
 say() { echo "run-tests: $*" >&2; }
 

@@ -30,6 +30,9 @@ export function s3Client(overrides: Partial<S3ClientConfig> & { endpoint?: strin
     forcePathStyle: true,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // A stalled RGW (e.g. a full OSD blocks writes) would otherwise hang a
+    // request until the test times out with no hint; fail it after 60 s idle.
+    requestHandler: { connectionTimeout: 5_000, socketTimeout: 60_000 },
     ...overrides,
   });
 }
