@@ -13,6 +13,9 @@ import type { Storage } from './storage/storage.ts';
 import { DicomServer } from './transport/dicom-server.ts';
 import { loadTlsOptions, watchTlsFiles } from './transport/tls-credentials.ts';
 
+/** Fits inside the margin the chart adds to the pod's grace period beyond the drain timeout. */
+const STORAGE_CLEANUP_MS = 10_000;
+
 export interface RunningListener {
   readonly dicomPort: number | null;
   readonly tlsPort: number | null;
@@ -114,14 +117,16 @@ export async function startListener(config: ListenerConfig, log: Logger, extensi
       stopWatching();
       const deadline = Date.now() + config.drainTimeoutMs;
       log.info('draining', { associations: open(), drainTimeoutMs: config.drainTimeoutMs });
-      await Promise.all(servers.map((server) => server.stopAccepting()));
+      for (const server of servers) server.stopAccepting();
       const clean = await waitForAll(deadline);
       const aborted = clean ? 0 : open();
       if (!clean) {
         for (const server of servers) server.abortAll();
         await waitForAll(Date.now() + 5000);
       }
-      await Promise.all(storages.map((storage) => storage.close()));
+      // Uploads abandoned by aborted associations get a bounded while to be cleaned up.
+      const cleanupDeadline = Date.now() + STORAGE_CLEANUP_MS;
+      await Promise.all(storages.map((storage) => storage.close(cleanupDeadline)));
       await metrics.shutdown();
       await new Promise((resolve) => ops.close(resolve));
       log.info('drained', { aborted });

@@ -34,7 +34,7 @@ export class FileStorage implements Storage {
     return new FileObjectWriter(key, target);
   }
 
-  async close(): Promise<void> {}
+  async close(_deadline: number): Promise<void> {}
 }
 
 class FileObjectWriter implements ObjectWriter {

@@ -66,11 +66,22 @@ export class S3Storage implements Storage {
   }
 
   open(key: string, instance: InstanceDescriptor): ObjectWriter {
-    return new S3ObjectWriter(this.#options, key, instance, (uploadId) => this.#abortInBackground(key, uploadId));
+    const writer = new S3ObjectWriter(this.#options, key, instance, (uploadId) => this.#abortInBackground(key, uploadId));
+    this.#track(writer.settled);
+    return writer;
   }
 
-  async close(): Promise<void> {
-    await Promise.allSettled([...this.#cleanups]);
+  /** Waits for uploads still settling and for retried aborts, up to the deadline. */
+  async close(deadline: number): Promise<void> {
+    while (this.#cleanups.size > 0 && Date.now() < deadline) {
+      await Promise.race([Promise.allSettled([...this.#cleanups]), new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())]);
+    }
+  }
+
+  #track(work: Promise<unknown>): void {
+    const tracked = work.then(() => undefined, () => undefined);
+    this.#cleanups.add(tracked);
+    void tracked.finally(() => this.#cleanups.delete(tracked));
   }
 
   /**
@@ -80,7 +91,7 @@ export class S3Storage implements Storage {
    */
   #abortInBackground(key: string, uploadId: string): void {
     const { client, bucket, log } = this.#options;
-    const cleanup = (async () => {
+    this.#track((async () => {
       for (const delay of [0, ...ABORT_RETRY_DELAYS_MS]) {
         if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay).unref());
         try {
@@ -91,9 +102,7 @@ export class S3Storage implements Storage {
         }
       }
       log.error('multipart-abort-failed', { key, uploadId, note: 'left to the bucket lifecycle rule' });
-    })();
-    this.#cleanups.add(cleanup);
-    void cleanup.finally(() => this.#cleanups.delete(cleanup));
+    })());
   }
 }
 
@@ -110,6 +119,7 @@ class S3ObjectWriter implements ObjectWriter {
   #body: PassThrough | undefined;
   #upload: Upload | undefined;
   #result: Promise<StoredObject> | undefined;
+  readonly #settled = Promise.withResolvers<void>();
 
   constructor(options: S3StorageOptions, key: string, instance: InstanceDescriptor, onAbandonedUpload: (uploadId: string) => void) {
     this.#options = options;
@@ -124,7 +134,7 @@ class S3ObjectWriter implements ObjectWriter {
         if (this.#body) this.#body.end(callback);
         else {
           this.#result = this.#putSingle();
-          this.#result.catch(() => undefined);
+          this.#result.catch(() => undefined).finally(() => this.#settled.resolve());
           callback();
         }
       },
@@ -215,7 +225,7 @@ class S3ObjectWriter implements ObjectWriter {
       },
     });
     this.#result = this.#completeMultipart(this.#upload);
-    this.#result.catch(() => undefined);
+    this.#result.catch(() => undefined).finally(() => this.#settled.resolve());
   }
 
   async #completeMultipart(upload: Upload): Promise<StoredObject> {
@@ -260,6 +270,11 @@ class S3ObjectWriter implements ObjectWriter {
     };
   }
 
+  /** Resolves once the upload, if one started, has finished or given up; for shutdown. */
+  get settled(): Promise<void> {
+    return this.#settled.promise;
+  }
+
   async commit(): Promise<StoredObject> {
     try {
       await finished(this.stream);
@@ -280,6 +295,7 @@ class S3ObjectWriter implements ObjectWriter {
     if (this.#body) this.#body.destroy(reason);
     else this.#abortController.abort(reason);
     this.stream.destroy();
+    if (!this.#result) this.#settled.resolve();
     await this.#result?.catch(() => undefined);
   }
 }

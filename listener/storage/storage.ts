@@ -37,6 +37,6 @@ export interface Storage {
   readonly description: string;
   readonly prefix: string;
   open(key: string, instance: InstanceDescriptor): ObjectWriter;
-  /** Waits for background clean-up (such as retried multipart aborts) to finish. */
-  close(): Promise<void>;
+  /** Waits, until `deadline` (epoch ms), for uploads still settling and background clean-up (retried multipart aborts). */
+  close(deadline: number): Promise<void>;
 }

@@ -60,9 +60,12 @@ export class DicomServer {
     });
   }
 
-  /** Stops accepting: new connections are refused; open associations carry on. */
-  stopAccepting(): Promise<void> {
-    return new Promise((resolve) => this.#server.close(() => resolve()));
+  /**
+   * Stops accepting: new connections are refused; open associations carry on. (close()'s own
+   * callback would wait for every connection to end, which is what the drain deadline bounds.)
+   */
+  stopAccepting(): void {
+    this.#server.close();
   }
 
   /** Resolves true once every association has ended, false if the deadline passed first. */
