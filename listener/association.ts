@@ -7,6 +7,7 @@ import type { Logger } from './log.ts';
 import { negotiate, type NegotiationPolicy, type Rejection } from './negotiation.ts';
 import type { AssociationObserver } from './observer.ts';
 import { outcomeFor, Status, statusHex } from './status.ts';
+import { AssociationTrace, Attr, type OperationTrace } from './tracing.ts';
 import type { DicomConnection } from './transport/dicom-connection.ts';
 
 const { Scp, Dataset, constants, responses } = dimse;
@@ -53,6 +54,8 @@ export class DicomAssociation extends Scp {
   readonly #startedAt = Date.now();
   readonly #results = new WeakMap<CStoreRequest, ReceiveResult>();
   readonly #receivers = new WeakMap<Writable, { receiver: InstanceReceiver; request: CStoreRequest }>();
+  readonly #operations = new WeakMap<CStoreRequest, OperationTrace>();
+  readonly #trace: AssociationTrace;
   #callingAeTitle = '';
   #calledAeTitle = '';
   #admitted = false;
@@ -68,6 +71,7 @@ export class DicomAssociation extends Scp {
     super(connection as unknown as Socket, { pduTimeout: 2 ** 31 - 1, connectTimeout: 2 ** 31 - 1, associationTimeout: 2 ** 31 - 1 });
     this.#connection = connection;
     this.#services = services;
+    this.#trace = new AssociationTrace({ address: connection.remoteAddress, port: connection.remotePort, localPort: connection.socket.localPort });
     this.on('close', () => this.#end());
     this.on('networkError', (error: Error) => {
       services.log.debug('association-network-error', { peer: connection.remoteAddress, message: error.message });
@@ -97,6 +101,7 @@ export class DicomAssociation extends Scp {
   override associationRequested(association: DimseAssociation): void {
     this.#callingAeTitle = association.getCallingAeTitle();
     this.#calledAeTitle = association.getCalledAeTitle();
+    this.#trace.identify(this.#callingAeTitle, this.#calledAeTitle);
     const contexts = association.getPresentationContexts().map(({ id, context }) => ({
       id,
       abstractSyntaxUid: context.getAbstractSyntaxUid(),
@@ -157,15 +162,19 @@ export class DicomAssociation extends Scp {
   override cEchoRequest(request: CEchoRequest, callback: (response: CEchoResponse) => void): void {
     const response = responses.CEchoResponse.fromRequest(request);
     response.setStatus(DimseStatus.Success);
+    this.#trace.startOperation('C-ECHO').end(Status.Success);
     callback(response);
   }
 
   override createStoreWritableStream(pc: PresentationContext, request: CStoreRequest): Writable {
+    const transferSyntaxUid = pc.getAcceptedTransferSyntaxUid() ?? '';
+    const operation = this.#trace.startOperation('C-STORE', { [Attr.sopClass]: request.getAffectedSopClassUid(), [Attr.transferSyntax]: transferSyntaxUid });
+    this.#operations.set(request, operation);
     const receiver = new InstanceReceiver(
       {
         sopClassUid: request.getAffectedSopClassUid(),
         sopInstanceUid: request.getAffectedSopInstanceUid(),
-        transferSyntaxUid: pc.getAcceptedTransferSyntaxUid() ?? '',
+        transferSyntaxUid,
         callingAeTitle: this.#callingAeTitle,
         calledAeTitle: this.#calledAeTitle,
         receivedAt: new Date(),
@@ -175,6 +184,7 @@ export class DicomAssociation extends Scp {
       this.#services.route(this.#calledAeTitle),
       this.#connection,
       this.#services.maxInstanceBytes,
+      operation.context,
     );
     receiver.on('error', () => undefined);
     this.#inFlight = receiver;
@@ -223,6 +233,8 @@ export class DicomAssociation extends Scp {
       });
     }
     this.#services.observer.instance(outcome, result);
+    const key = result?.stored?.key;
+    this.#operations.get(request)?.end(outcome.status, { [Attr.bytes]: result?.bytes ?? 0, ...(key ? { [Attr.storageKey]: key } : {}) }, outcome.status === Status.Success ? undefined : outcome.reason);
     this.#connection.setPhase('idle');
     callback(response);
   }
@@ -230,13 +242,19 @@ export class DicomAssociation extends Scp {
   /** Fails the instance in flight, if any: it will never be acknowledged. */
   #interrupt(): void {
     const receiver = this.#inFlight;
-    if (receiver && !receiver.writableFinished) receiver.destroy(new TransferInterruptedError('the association ended mid-instance'));
+    if (!receiver || receiver.writableFinished) return;
+    const error = new TransferInterruptedError('the association ended mid-instance');
+    receiver.destroy(error);
+    const request = this.#receivers.get(receiver)?.request;
+    const outcome = outcomeFor(error);
+    if (request) this.#operations.get(request)?.end(outcome.status, { [Attr.bytes]: receiver.bytes }, outcome.reason);
   }
 
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
     this.#interrupt();
+    this.#trace.end(this.#outcome);
     if (!this.#admitted) return;
     this.#services.release(this.#callingAeTitle);
     this.#services.log.info('association', {

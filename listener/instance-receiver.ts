@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { context, type Context } from '@opentelemetry/api';
 import { finished } from 'node:stream/promises';
 import { buildPart10Header } from './dicom/part10.ts';
 import { DatasetFraming } from './dicom/dataset-framing.ts';
@@ -50,14 +51,18 @@ export class InstanceReceiver extends Writable {
   #error: Error | undefined;
   #waitingForDrain = false;
   #aborted: Promise<void> = Promise.resolve();
+  #key: string | undefined;
+  readonly #traceContext: Context;
 
-  constructor(instance: InstanceDescriptor, route: InstanceRoute, flow: FlowControl, maxBytes: number) {
+  /** `traceContext` is the C-STORE span's: storage calls made for this instance run inside it. */
+  constructor(instance: InstanceDescriptor, route: InstanceRoute, flow: FlowControl, maxBytes: number, traceContext: Context) {
     // One PDV never waits in this stream's own buffer: back-pressure goes to the socket instead.
     super({ highWaterMark: 16 * 1024 * 1024 });
     this.#instance = instance;
     this.#route = route;
     this.#flow = flow;
     this.#maxBytes = maxBytes;
+    this.#traceContext = traceContext;
     this.#head = new DatasetHeadReader(instance.transferSyntaxUid, HEAD_LIMIT_BYTES);
     this.#framing = instance.transferSyntaxUid === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN ? undefined : new DatasetFraming(instance.transferSyntaxUid);
   }
@@ -66,8 +71,17 @@ export class InstanceReceiver extends Writable {
     return this.#bytes;
   }
 
+  get storageKey(): string | undefined {
+    return this.#key;
+  }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.#error) return callback();
+    context.with(this.#traceContext, () => this.#receive(chunk));
+    callback();
+  }
+
+  #receive(chunk: Buffer): void {
     this.#bytes += chunk.length;
     try {
       if (this.#bytes > this.#maxBytes) throw new InstanceTooLargeError(`instance exceeds ${this.#maxBytes} bytes`);
@@ -81,10 +95,14 @@ export class InstanceReceiver extends Writable {
     } catch (error) {
       this.#fail(error as Error);
     }
-    callback();
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    context.with(this.#traceContext, () => this.#finish());
+    callback();
+  }
+
+  #finish(): void {
     if (!this.#error) {
       try {
         // A truncated data set is refused before the object is completed.
@@ -95,7 +113,6 @@ export class InstanceReceiver extends Writable {
         this.#fail(error as Error);
       }
     }
-    callback();
   }
 
   /** Also runs after a normal finish (autoDestroy); only an early end is an interruption. */
@@ -113,7 +130,8 @@ export class InstanceReceiver extends Writable {
     }
     if (!this.#error && this.#writer) {
       try {
-        const stored = await this.#writer.commit();
+        const writer = this.#writer;
+        const stored = await context.with(this.#traceContext, () => writer.commit());
         return this.#result(SUCCESS, stored);
       } catch (error) {
         this.#fail(error as Error);
@@ -138,6 +156,7 @@ export class InstanceReceiver extends Writable {
     }
     this.#instance = { ...instance, studyInstanceUid: head.studyInstanceUid, seriesInstanceUid: head.seriesInstanceUid };
     const key = renderKey(this.#route.keyTemplate, this.#route.storage.prefix, this.#instance);
+    this.#key = key;
     this.#writer = this.#route.storage.open(key, this.#instance);
     this.#writer.stream.on('error', (error) => this.#fail(error));
     const header = buildPart10Header({

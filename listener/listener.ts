@@ -10,6 +10,7 @@ import { combineObservers, type AssociationObserver } from './observer.ts';
 import { createOpsServer, listenOps } from './ops-server.ts';
 import { createStorage } from './storage/create-storage.ts';
 import type { Storage } from './storage/storage.ts';
+import { otlpMetricReaders } from './telemetry.ts';
 import { DicomServer } from './transport/dicom-server.ts';
 import { loadTlsOptions, watchTlsFiles } from './transport/tls-credentials.ts';
 
@@ -54,7 +55,7 @@ export async function startListener(config: ListenerConfig, log: Logger, extensi
   dimse.Implementation.setMaxPduLength(config.maxPduLength);
 
   const { routes, storages } = createRoutes(config, log);
-  const metrics = new ListenerMetrics();
+  const metrics = new ListenerMetrics(otlpMetricReaders());
   const limiter = new AssociationLimiter(config.maxAssociations, config.access.maxAssociationsPerCallingAe);
   const services: AssociationServices = {
     policy: { access: config.access, acceptUnknownSopClasses: config.acceptUnknownSopClasses },

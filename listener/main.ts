@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
-import { startListener, type RunningListener } from './listener.ts';
+import { startTelemetry } from './telemetry.ts';
 
 let config;
 try {
@@ -12,21 +12,29 @@ try {
 }
 
 const log = createLogger(config.logLevel);
+// The AWS SDK instrumentation patches the SDK as it loads, so tracing starts before the
+// listener (and with it @aws-sdk/client-s3) is imported.
+const telemetry = startTelemetry();
+const { startListener } = await import('./listener.ts');
+
 // Handlers go in before the listener starts: a SIGTERM during start-up must still drain, not kill.
 let stopping = false;
-let listener: RunningListener | undefined;
+let listener: Awaited<ReturnType<typeof startListener>> | undefined;
 const stop = (signal: string): void => {
   if (stopping) return;
   stopping = true;
   log.info('signal', { signal });
   if (!listener) process.exit(0);
-  listener.drain().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      log.error('drain-failed', { message: (error as Error).message });
-      process.exit(1);
-    },
-  );
+  listener.drain()
+    // Flushes the last spans; an unreachable collector must not turn a clean drain into a failure.
+    .then(() => telemetry?.shutdown().catch(() => undefined))
+    .then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error('drain-failed', { message: (error as Error).message });
+        process.exit(1);
+      },
+    );
 };
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));

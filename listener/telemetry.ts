@@ -1,0 +1,49 @@
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { AwsInstrumentation } from '@opentelemetry/instrumentation-aws-sdk';
+import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
+import { startNodeSdk } from '@opentelemetry/sdk-node';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Tracing is on only when there is somewhere to send it: an OTLP endpoint, or an exporter
+ * named explicitly. Otherwise no SDK starts, the OpenTelemetry API stays a no-op, and nothing
+ * is exported or slowed.
+ */
+export function tracingConfigured(env: Env): boolean {
+  if (env['OTEL_SDK_DISABLED']?.toLowerCase() === 'true') return false;
+  const exporter = env['OTEL_TRACES_EXPORTER']?.trim();
+  if (exporter === 'none') return false;
+  return Boolean(env['OTEL_EXPORTER_OTLP_ENDPOINT'] || env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] || exporter);
+}
+
+export interface Telemetry {
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts the OpenTelemetry Node SDK from the standard `OTEL_*` variables, with the AWS SDK
+ * instrumentation, so S3 calls become CLIENT spans under the C-STORE that caused them. It must
+ * run before `@aws-sdk/client-s3` is first loaded, which is why the entry imports the rest of
+ * the listener only afterwards. Metrics are the listener's own (see metrics.ts) and logs go to
+ * stdout, so the SDK sets up neither.
+ */
+export function startTelemetry(env: Env = process.env, spanProcessors?: SpanProcessor[]): Telemetry | undefined {
+  if (!spanProcessors && !tracingConfigured(env)) return undefined;
+  const sdk = startNodeSdk({
+    resourceAttributes: { 'service.name': env['OTEL_SERVICE_NAME'] ?? 'dicom-listener' },
+    instrumentations: [new AwsInstrumentation({ suppressInternalInstrumentation: true })],
+    metricReaders: [],
+    logRecordProcessors: [],
+    ...(spanProcessors ? { spanProcessors } : {}),
+  });
+  return { shutdown: () => sdk.shutdown() };
+}
+
+/** Listener metrics also go out over OTLP when an endpoint is set (the collector in the cluster). */
+export function otlpMetricReaders(env: Env = process.env): IMetricReader[] {
+  if (env['OTEL_SDK_DISABLED']?.toLowerCase() === 'true' || env['OTEL_METRICS_EXPORTER']?.trim() === 'none') return [];
+  if (!env['OTEL_EXPORTER_OTLP_ENDPOINT'] && !env['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT']) return [];
+  return [new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter() })];
+}
