@@ -87,8 +87,9 @@ export class DicomAssociation extends Scp {
     });
   }
 
-  get inFlight(): boolean {
-    return this.#inFlight !== undefined;
+  /** Data set bytes received so far of the instance in flight, 0 between instances. */
+  get bytesInFlight(): number {
+    return this.#inFlight?.bytes ?? 0;
   }
 
   /** Drain gave up on this association: fail its instance (never acknowledged) and A-ABORT. */

@@ -55,7 +55,8 @@ export async function startListener(config: ListenerConfig, log: Logger, extensi
   dimse.Implementation.setMaxPduLength(config.maxPduLength);
 
   const { routes, storages } = createRoutes(config, log);
-  const metrics = new ListenerMetrics(otlpMetricReaders());
+  const servers: DicomServer[] = [];
+  const metrics = new ListenerMetrics(() => servers.reduce((sum, server) => sum + server.bytesInFlight, 0), otlpMetricReaders());
   const limiter = new AssociationLimiter(config.maxAssociations, config.access.maxAssociationsPerCallingAe);
   const services: AssociationServices = {
     policy: { access: config.access, acceptUnknownSopClasses: config.acceptUnknownSopClasses },
@@ -82,7 +83,7 @@ export async function startListener(config: ListenerConfig, log: Logger, extensi
   };
   const plain = config.port === null ? undefined : new DicomServer({ ...serverOptions, port: config.port });
   const secure = config.tls ? new DicomServer({ ...serverOptions, port: config.tls.port, tls: loadTlsOptions(config.tls) }) : undefined;
-  const servers = [plain, secure].filter((server) => server !== undefined);
+  servers.push(...[plain, secure].filter((server) => server !== undefined));
   let draining = false;
   const ops = createOpsServer({
     ready: () => !draining,

@@ -22,20 +22,24 @@ export class ListenerMetrics implements AssociationObserver {
   readonly #storageErrors: Counter;
   readonly #violations: Counter;
 
-  constructor(extraReaders: readonly IMetricReader[] = []) {
+  /** `bytesInFlight` is read at collection time: the instances being received right now. */
+  constructor(bytesInFlight: () => number, extraReaders: readonly IMetricReader[] = []) {
     this.#provider = new MeterProvider({ readers: [this.#prometheus, ...extraReaders] });
     const meter = this.#provider.getMeter('dicom-listener');
     this.#activeAssociations = meter.createUpDownCounter('dicom_associations_active', { description: 'Associations currently open' });
     this.#associations = meter.createCounter('dicom_associations', { description: 'Associations by outcome' });
     this.#instances = meter.createCounter('dicom_instances', { description: 'C-STORE operations by DIMSE status' });
     this.#bytes = meter.createCounter('dicom_received_bytes', { description: 'Data set bytes received', unit: 'By' });
-    this.#storeDuration = meter.createHistogram('dicom_store_duration', {
+    this.#storeDuration = meter.createHistogram('dicom_store_duration_seconds', {
       description: 'Time from the first data set byte to the C-STORE response',
       unit: 's',
       advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120] },
     });
     this.#storageErrors = meter.createCounter('dicom_storage_errors', { description: 'Failed instances by cause' });
     this.#violations = meter.createCounter('dicom_protocol_violations', { description: 'Connections closed for protocol or timeout violations' });
+    meter
+      .createObservableGauge('dicom_bytes_in_flight', { description: 'Data set bytes of instances being received, not yet answered', unit: 'By' })
+      .addCallback((result) => result.observe(bytesInFlight()));
   }
 
   associationAccepted(): void {

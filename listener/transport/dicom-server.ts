@@ -50,6 +50,12 @@ export class DicomServer {
     return this.#associations.size;
   }
 
+  get bytesInFlight(): number {
+    let bytes = 0;
+    for (const association of this.#associations) bytes += association.bytesInFlight;
+    return bytes;
+  }
+
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
       this.#server.once('error', reject);
