@@ -15,7 +15,7 @@ import { IAM_ROLE_ARN } from './aws-arns.ts';
 import { fargateResources } from './fargate-size.ts';
 import { ecrImageProblem } from './image-reference.ts';
 import { recommendedLabels, selectorLabels } from './labels.ts';
-import { renderListenerPolicy } from './listener-policy.ts';
+import { type CalledAePolicy, renderListenerPolicy } from './listener-policy.ts';
 import { SyncWave, syncWave } from './sync-wave.ts';
 import { requireWholeNumber } from './validate.ts';
 
@@ -29,7 +29,10 @@ export const DICOM_PORT: NamedPort = { name: 'dicom', number: 11112 };
 export const DICOM_TLS_PORT: NamedPort = { name: 'dicom-tls', number: 2762 };
 export const OPS_PORT: NamedPort = { name: 'ops', number: 8080 };
 
+/** Default object name, and the service name the listener reports to telemetry. */
 const NAME = 'dicom-listener';
+/** A Service name must be a DNS-1035 label; `<name>-policy` and `<name>-ops` must stay valid too. */
+const FLEET_NAME = /^[a-z]([-a-z0-9]{0,45}[a-z0-9])?$/;
 /** The node user of the official Node image; numeric so `runAsNonRoot` can be verified. */
 const USER_ID = 1000;
 const POLICY_DIR = '/etc/dicom/policy';
@@ -40,6 +43,12 @@ const DEFAULT_SHUTDOWN_MARGIN_SECONDS = 15;
 const MIN_SHUTDOWN_MARGIN_SECONDS = 5;
 
 export interface ListenerFleetProps {
+  /**
+   * Name of the fleet's objects (`<name>`, `<name>-policy`, `<name>-ops`) and its
+   * `app.kubernetes.io/name` label, so two fleets in one namespace never select each other's pods.
+   * @default 'dicom-listener'
+   */
+  readonly name?: string;
   /** Namespace the fleet runs in; a Fargate profile must select it. */
   readonly namespace: string;
   /** Environment name, recorded as `app.kubernetes.io/instance` and `deployment.environment.name`. */
@@ -56,6 +65,22 @@ export interface ListenerFleetProps {
   readonly prefix: string;
   /** Local AE titles the listener answers to. */
   readonly aeTitles: readonly string[];
+  /**
+   * Per-AE access and routing written to the policy file; each entry names one of `aeTitles`, and
+   * what it leaves out falls back to the fleet-wide settings.
+   * @default - every AE title with the fleet-wide settings
+   */
+  readonly aePolicies?: readonly CalledAePolicy[];
+  /**
+   * Calling AE titles allowed to associate (`DICOM_ALLOWED_CALLING_AE_TITLES`).
+   * @default - any calling AE title
+   */
+  readonly allowedCallingAeTitles?: readonly string[];
+  /**
+   * Object key template (`STORAGE_KEY_TEMPLATE`).
+   * @default - the listener's default, `{prefix}/{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}.dcm`
+   */
+  readonly keyTemplate?: string;
   /** OTLP/HTTP endpoint of the collector, e.g. `http://adot-collector.observability.svc.cluster.local:4318`. */
   readonly otlpEndpoint: string;
   /**
@@ -142,6 +167,8 @@ export interface ListenerFleetProps {
  * disruption budget and a headless ops Service the collector scrapes.
  */
 export class ListenerFleet extends Construct {
+  /** Name of the Deployment, ServiceAccount, autoscaler and disruption budget. */
+  public readonly name: string;
   public readonly namespace: string;
   /** Labels every object of the fleet carries. */
   public readonly labels: Readonly<Record<string, string>>;
@@ -157,12 +184,19 @@ export class ListenerFleet extends Construct {
   constructor(scope: Construct, id: string, props: ListenerFleetProps) {
     super(scope, id);
     const owner = `ListenerFleet ${this.node.path}`;
+    const name = props.name ?? NAME;
+    if (!FLEET_NAME.test(name)) {
+      throw new Error(`${owner}: name must be a DNS-1035 label of at most 47 characters, got "${name}"`);
+    }
     const imageProblem = ecrImageProblem(props.image);
     if (imageProblem !== undefined) throw new Error(`${owner}: image ${imageProblem}`);
     if (!IAM_ROLE_ARN.test(props.serviceAccountRoleArn)) {
       throw new Error(`${owner}: serviceAccountRoleArn must be an IAM role ARN, got "${props.serviceAccountRoleArn}"`);
     }
     if (props.aeTitles.length === 0) throw new Error(`${owner}: aeTitles must list at least one AE title`);
+    const aePolicies = props.aePolicies ?? [];
+    const stray = aePolicies.find((policy) => !props.aeTitles.includes(policy.aeTitle));
+    if (stray !== undefined) throw new Error(`${owner}: aePolicies names "${stray.aeTitle}", which is not one of aeTitles`);
     const resources = fargateResources(owner, props.fargateVcpu ?? 1, props.fargateMemoryGiB ?? 2);
     const minReplicas = requireWholeNumber(owner, 'minReplicas', props.minReplicas ?? 2, 2, 1000);
     const maxReplicas = requireWholeNumber(owner, 'maxReplicas', props.maxReplicas ?? 10, minReplicas, 1000);
@@ -180,13 +214,14 @@ export class ListenerFleet extends Construct {
       requireWholeNumber(owner, 'maxAssociationsPerCallingAe', props.maxAssociationsPerCallingAe, 1, 10_000);
     }
 
-    const labels = recommendedLabels(NAME, 'listener', props.environmentName);
+    const labels = recommendedLabels(name, 'listener', props.environmentName);
+    this.name = name;
     this.namespace = props.namespace;
     this.labels = labels;
-    this.selectorLabels = selectorLabels(NAME, props.environmentName);
+    this.selectorLabels = selectorLabels(name, props.environmentName);
     const tls = props.tlsSecretName !== undefined;
     this.dicomPort = tls ? DICOM_TLS_PORT : DICOM_PORT;
-    this.opsDnsName = `${NAME}-ops.${props.namespace}.svc.cluster.local`;
+    this.opsDnsName = `${name}-ops.${props.namespace}.svc.cluster.local`;
     const metadata = (name: string, wave: SyncWave, annotations: Record<string, string> = {}) => ({
       name, namespace: props.namespace, labels, annotations: { ...syncWave(wave), ...annotations },
     });
@@ -194,15 +229,15 @@ export class ListenerFleet extends Construct {
     const serviceAccount: IServiceAccount = {
       apiVersion: 'v1',
       kind: 'ServiceAccount',
-      metadata: metadata(NAME, SyncWave.FOUNDATION, { [IRSA_ROLE_ANNOTATION]: props.serviceAccountRoleArn }),
+      metadata: metadata(name, SyncWave.FOUNDATION, { [IRSA_ROLE_ANNOTATION]: props.serviceAccountRoleArn }),
     };
     new ApiObject(this, 'ServiceAccount', serviceAccount);
 
     const policyYaml = renderListenerPolicy({
-      aeTitles: props.aeTitles.map((aeTitle) => ({ aeTitle })),
+      aeTitles: props.aeTitles.map((aeTitle) => aePolicies.find((policy) => policy.aeTitle === aeTitle) ?? { aeTitle }),
       ...(props.maxAssociationsPerCallingAe === undefined ? {} : { maxAssociationsPerCallingAe: props.maxAssociationsPerCallingAe }),
     });
-    const policyName = `${NAME}-policy`;
+    const policyName = `${name}-policy`;
     const policy: IConfigMap = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -215,6 +250,7 @@ export class ListenerFleet extends Construct {
     const env: IEnvVar[] = [
       { name: 'DICOM_AE_TITLE', value: props.aeTitles.join(',') },
       { name: 'DICOM_PORT', value: tls ? 'off' : String(DICOM_PORT.number) },
+      ...(props.allowedCallingAeTitles === undefined ? [] : [{ name: 'DICOM_ALLOWED_CALLING_AE_TITLES', value: props.allowedCallingAeTitles.join(',') }]),
       ...(tls ? [
         { name: 'DICOM_TLS_PORT', value: String(DICOM_TLS_PORT.number) },
         { name: 'DICOM_TLS_CERT_FILE', value: `${TLS_DIR}/tls.crt` },
@@ -226,6 +262,7 @@ export class ListenerFleet extends Construct {
       { name: 'OPS_PORT', value: String(OPS_PORT.number) },
       { name: 'DRAIN_TIMEOUT_SECONDS', value: String(drain) },
       { name: 'STORAGE_URL', value: storageUrl },
+      ...(props.keyTemplate === undefined ? [] : [{ name: 'STORAGE_KEY_TEMPLATE', value: props.keyTemplate }]),
       ...(props.kmsKeyArn === undefined ? [] : [{ name: 'S3_SSE_KMS_KEY_ID', value: props.kmsKeyArn }]),
       { name: 'S3_STORAGE_CLASS', value: props.storageClass ?? 'INTELLIGENT_TIERING' },
       { name: 'AWS_REGION', value: props.region },
@@ -282,7 +319,7 @@ export class ListenerFleet extends Construct {
     const deployment: IDeployment = {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
-      metadata: metadata(NAME, SyncWave.WORKLOAD),
+      metadata: metadata(name, SyncWave.WORKLOAD),
       spec: {
         // No replicas: the HorizontalPodAutoscaler owns the count.
         selector: { matchLabels: { ...this.selectorLabels } },
@@ -294,7 +331,7 @@ export class ListenerFleet extends Construct {
             annotations: { 'checksum/policy': createHash('sha256').update(policyYaml).digest('hex') },
           },
           spec: {
-            serviceAccountName: NAME,
+            serviceAccountName: name,
             // IRSA needs the pod's service-account token.
             automountServiceAccountToken: true,
             terminationGracePeriodSeconds: this.terminationGracePeriodSeconds,
@@ -323,9 +360,9 @@ export class ListenerFleet extends Construct {
     const autoscaler: IHorizontalPodAutoscaler = {
       apiVersion: 'autoscaling/v2',
       kind: 'HorizontalPodAutoscaler',
-      metadata: metadata(NAME, SyncWave.WORKLOAD),
+      metadata: metadata(name, SyncWave.WORKLOAD),
       spec: {
-        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: NAME },
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
         minReplicas,
         maxReplicas,
         metrics: [
@@ -346,7 +383,7 @@ export class ListenerFleet extends Construct {
     const disruptionBudget: IPodDisruptionBudget = {
       apiVersion: 'policy/v1',
       kind: 'PodDisruptionBudget',
-      metadata: metadata(NAME, SyncWave.WORKLOAD),
+      metadata: metadata(name, SyncWave.WORKLOAD),
       spec: {
         maxUnavailable: 1,
         selector: { matchLabels: { ...this.selectorLabels } },
@@ -359,7 +396,7 @@ export class ListenerFleet extends Construct {
     const opsService: IService = {
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: metadata(`${NAME}-ops`, SyncWave.WORKLOAD),
+      metadata: metadata(`${name}-ops`, SyncWave.WORKLOAD),
       spec: {
         clusterIP: 'None',
         selector: { ...this.selectorLabels },

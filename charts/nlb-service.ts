@@ -91,7 +91,7 @@ export class NlbService extends Construct {
     const service: IService = {
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: { name: 'dicom-listener', namespace: fleet.namespace, labels: { ...fleet.labels }, annotations },
+      metadata: { name: fleet.name, namespace: fleet.namespace, labels: { ...fleet.labels }, annotations },
       spec: {
         type: 'LoadBalancer',
         // IP targets reach pods directly; node ports would only widen the attack surface.
