@@ -5,6 +5,7 @@ import { FargateLogging } from './fargate-logging.ts';
 import { ListenerFleet } from './listener-fleet.ts';
 import { createNamespace } from './namespace.ts';
 import { NlbService } from './nlb-service.ts';
+import { DestinationOperator } from './operator/operator-manifests.ts';
 import { OtelCollector } from './otel-collector.ts';
 
 /** Namespace of the listener; the Fargate profile and the listener role's IRSA trust name it. */
@@ -54,5 +55,17 @@ export class DestinationChart extends Chart {
       region: environment.region,
       logGroupName: `/dicom-destination/${environment.clusterName}/application`,
     });
+    if (environment.controllerImage !== undefined) {
+      // DicomDestination objects in the listener namespace become fleets of their own (docs/operator.md).
+      new DestinationOperator(this, 'Operator', {
+        namespace: LISTENER_NAMESPACE,
+        environmentName: environment.name,
+        image: environment.controllerImage,
+        listenerImage: environment.image,
+        region: environment.region,
+        listenerRoleArn: environment.listenerRoleArn,
+        otlpEndpoint: OtelCollector.otlpHttpEndpointIn(COLLECTOR_NAMESPACE),
+      });
+    }
   }
 }

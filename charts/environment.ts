@@ -36,11 +36,16 @@ export interface EnvironmentConfig {
    * the named kubernetes.io/tls Secret. `nlb`: the NLB terminates TLS with an ACM certificate.
    */
   tls: { mode: 'none' } | { mode: 'passthrough'; secretName: string } | { mode: 'nlb'; certificateArn: string };
+  /**
+   * Image of the DicomDestination controller (`charts/operator/Dockerfile`), ECR, pinned. When set,
+   * the CRD, the controller and its RBAC are rendered too (see docs/operator.md).
+   */
+  controllerImage?: string;
 }
 
 const KEYS = [
   'name', 'region', 'clusterName', 'image', 'listenerRoleArn', 'collectorRoleArn',
-  'bucket', 'prefix', 'kmsKeyArn', 'aeTitles', 'sourceCidrs', 'scheme', 'tls',
+  'bucket', 'prefix', 'kmsKeyArn', 'aeTitles', 'sourceCidrs', 'scheme', 'tls', 'controllerImage',
 ];
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -80,10 +85,10 @@ function list(input: Record<string, unknown>, field: string): string[] {
   return [...items];
 }
 
-function image(input: Record<string, unknown>): string {
-  const value = text(input, 'image');
+function image(input: Record<string, unknown>, field = 'image'): string {
+  const value = text(input, field);
   const problem = ecrImageProblem(value);
-  if (problem !== undefined) fail('image', problem);
+  if (problem !== undefined) fail(field, problem);
   return value;
 }
 
@@ -174,5 +179,6 @@ export function validateEnvironment(input: unknown): EnvironmentConfig {
     sourceCidrs: sourceCidrs(input, scheme),
     scheme,
     tls: tlsConfig,
+    ...(input['controllerImage'] === undefined ? {} : { controllerImage: image(input, 'controllerImage') }),
   };
 }
