@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import dimse from 'dcmjs-dimse';
-import { TransferInterruptedError } from './errors.ts';
+import { SopClassNotSupportedError, TransferInterruptedError } from './errors.ts';
 import { InstanceReceiver, type InstanceRoute, type ReceiveResult } from './instance-receiver.ts';
 import type { Logger } from './log.ts';
 import { negotiate, type NegotiationPolicy, type Rejection } from './negotiation.ts';
@@ -168,6 +168,12 @@ export class DicomAssociation extends Scp {
   }
 
   override createStoreWritableStream(pc: PresentationContext, request: CStoreRequest): Writable {
+    // Data on a context we refused breaks the protocol (PS3.8 9.3.5): abort, and drop what follows.
+    if (pc.getResult() !== PresentationContextResult.Accept) {
+      this.#connection.emit('violation', 'unaccepted-context');
+      this.#connection.abort(6);
+      return new Writable({ write: (_chunk, _encoding, callback) => callback() });
+    }
     const transferSyntaxUid = pc.getAcceptedTransferSyntaxUid() ?? '';
     const operation = this.#trace.startOperation('C-STORE', { [Attr.sopClass]: request.getAffectedSopClassUid(), [Attr.transferSyntax]: transferSyntaxUid });
     this.#operations.set(request, operation);
@@ -188,6 +194,9 @@ export class DicomAssociation extends Scp {
       operation.context,
     );
     receiver.on('error', () => undefined);
+    if (pc.getAbstractSyntaxUid() !== request.getAffectedSopClassUid()) {
+      receiver.refuse(new SopClassNotSupportedError(`command SOP Class ${request.getAffectedSopClassUid()} sent on a ${pc.getAbstractSyntaxUid()} context`));
+    }
     this.#inFlight = receiver;
     this.#receivers.set(receiver, { receiver, request });
     this.#connection.setPhase('receiving');

@@ -27,7 +27,7 @@ export const LISTENER_ENV: readonly EnvVariable[] = [
   { name: 'DICOM_ALLOWED_SOURCE_CIDRS', default: '(any)', description: 'Comma-separated networks (e.g. `10.0.0.0/8`) allowed to associate; empty allows any.' },
   { name: 'DICOM_MAX_ASSOCIATIONS_PER_CALLING_AE', default: '(none)', description: 'Open associations one calling AE may hold; beyond it, a transient reject.' },
   { name: 'DICOM_POLICY_FILE', default: '(none)', description: 'YAML/JSON access and routing policy per local AE title (see docs/conformance-statement.md); entries fall back to the variables above.' },
-  { name: 'DICOM_ACCEPT_UNKNOWN_SOP_CLASSES', default: 'false', description: 'Also accept SOP classes that are not standard storage classes (private or retired).' },
+  { name: 'DICOM_ACCEPT_UNKNOWN_SOP_CLASSES', default: 'false', description: 'Also accept private SOP classes (outside the DICOM root); standard non-storage services stay refused.' },
   { name: 'DICOM_MAX_PDU_LENGTH', default: '131072', description: 'Maximum PDU length we advertise and enforce on receive (bytes, 4096–1048576).' },
   { name: 'DICOM_MAX_ASSOCIATIONS', default: '64', description: 'Concurrent associations per process; beyond it, a transient reject (local limit exceeded).' },
   { name: 'DICOM_ARTIM_TIMEOUT_SECONDS', default: '30', description: 'Close a connection that sends no A-ASSOCIATE-RQ within this time.' },

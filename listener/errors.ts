@@ -18,6 +18,11 @@ export class MalformedDataSetError extends Error {
   override readonly name = 'MalformedDataSetError';
 }
 
+/** The command names a SOP Class other than its presentation context's abstract syntax. */
+export class SopClassNotSupportedError extends Error {
+  override readonly name = 'SopClassNotSupportedError';
+}
+
 export class SopClassMismatchError extends Error {
   override readonly name = 'SopClassMismatchError';
 }

@@ -2,9 +2,8 @@ import { Writable } from 'node:stream';
 import { context, type Context } from '@opentelemetry/api';
 import { finished } from 'node:stream/promises';
 import { buildPart10Header } from './dicom/part10.ts';
-import { DatasetFraming } from './dicom/dataset-framing.ts';
+import { framingCheckFor, type FramingCheck } from './dicom/dataset-framing.ts';
 import { DatasetHeadReader, type DatasetHead } from './dicom/dataset-head.ts';
-import { DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN } from './dicom/transfer-syntaxes.ts';
 import { InstanceTooLargeError, SopClassMismatchError, SopInstanceMismatchError, TransferInterruptedError } from './errors.ts';
 import { outcomeFor, SUCCESS, type Outcome } from './status.ts';
 import { renderKey } from './storage/key-template.ts';
@@ -43,7 +42,7 @@ export class InstanceReceiver extends Writable {
   readonly #flow: FlowControl;
   readonly #maxBytes: number;
   readonly #head: DatasetHeadReader;
-  readonly #framing: DatasetFraming | undefined;
+  readonly #framing: FramingCheck;
   #instance: InstanceDescriptor;
   #held: Buffer[] = [];
   #writer: ObjectWriter | undefined;
@@ -51,7 +50,6 @@ export class InstanceReceiver extends Writable {
   #error: Error | undefined;
   #waitingForDrain = false;
   #aborted: Promise<void> = Promise.resolve();
-  #key: string | undefined;
   readonly #traceContext: Context;
 
   /** `traceContext` is the C-STORE span's: storage calls made for this instance run inside it. */
@@ -64,15 +62,16 @@ export class InstanceReceiver extends Writable {
     this.#maxBytes = maxBytes;
     this.#traceContext = traceContext;
     this.#head = new DatasetHeadReader(instance.transferSyntaxUid, HEAD_LIMIT_BYTES);
-    this.#framing = instance.transferSyntaxUid === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN ? undefined : new DatasetFraming(instance.transferSyntaxUid);
+    this.#framing = framingCheckFor(instance.transferSyntaxUid, flow);
   }
 
   get bytes(): number {
     return this.#bytes;
   }
 
-  get storageKey(): string | undefined {
-    return this.#key;
+  /** Refuses the instance before any byte is stored; the data set is still drained. */
+  refuse(reason: Error): void {
+    this.#fail(reason);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -85,7 +84,7 @@ export class InstanceReceiver extends Writable {
     this.#bytes += chunk.length;
     try {
       if (this.#bytes > this.#maxBytes) throw new InstanceTooLargeError(`instance exceeds ${this.#maxBytes} bytes`);
-      this.#framing?.push(chunk);
+      this.#framing.push(chunk);
       if (this.#writer) this.#forward(chunk);
       else {
         this.#held.push(chunk);
@@ -98,15 +97,14 @@ export class InstanceReceiver extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    context.with(this.#traceContext, () => this.#finish());
-    callback();
+    void context.with(this.#traceContext, () => this.#finish()).then(() => callback());
   }
 
-  #finish(): void {
+  async #finish(): Promise<void> {
     if (!this.#error) {
       try {
         // A truncated data set is refused before the object is completed.
-        this.#framing?.end();
+        await this.#framing.end();
         if (!this.#writer) this.#open(this.#head.finish());
         this.#writer!.stream.end();
       } catch (error) {
@@ -156,7 +154,6 @@ export class InstanceReceiver extends Writable {
     }
     this.#instance = { ...instance, studyInstanceUid: head.studyInstanceUid, seriesInstanceUid: head.seriesInstanceUid };
     const key = renderKey(this.#route.keyTemplate, this.#route.storage.prefix, this.#instance);
-    this.#key = key;
     this.#writer = this.#route.storage.open(key, this.#instance);
     this.#writer.stream.on('error', (error) => this.#fail(error));
     const header = buildPart10Header({

@@ -17,7 +17,8 @@ const log = createLogger(config.logLevel);
 const telemetry = startTelemetry();
 const { startListener } = await import('./listener.ts');
 
-// Handlers go in before the listener starts: a SIGTERM during start-up must still drain, not kill.
+// Handlers go in before the listener starts: a SIGTERM during start-up exits 0 (nothing is in
+// flight yet) instead of killing node mid-way.
 let stopping = false;
 let listener: Awaited<ReturnType<typeof startListener>> | undefined;
 const stop = (signal: string): void => {
@@ -44,4 +45,3 @@ process.on('unhandledRejection', (reason) => {
 });
 
 listener = await startListener(config, log);
-if (stopping) stop('SIGTERM');

@@ -1,5 +1,70 @@
+import { finished } from 'node:stream/promises';
+import zlib from 'node:zlib';
 import { MalformedDataSetError } from '../errors.ts';
-import { EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from './transfer-syntaxes.ts';
+import { DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from './transfer-syntaxes.ts';
+
+/** A completeness check fed as the data set streams in; `end` throws if it was not whole. */
+export interface FramingCheck {
+  push(chunk: Buffer): void;
+  end(): Promise<void>;
+}
+
+/** Lets the check hold the sender back while it catches up (only inflating ever lags). */
+export interface Backpressure {
+  pause(): void;
+  resume(): void;
+}
+
+export function framingCheckFor(transferSyntaxUid: string, backpressure: Backpressure): FramingCheck {
+  if (transferSyntaxUid === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) return new DeflatedFraming(backpressure);
+  const framing = new DatasetFraming(transferSyntaxUid);
+  return { push: (chunk) => framing.push(chunk), end: async () => framing.end() };
+}
+
+/**
+ * A deflated data set is walked as it inflates, so a stream cut after the head, or a corrupt
+ * one, is caught too. The inflated bytes are only walked, never kept.
+ */
+class DeflatedFraming implements FramingCheck {
+  readonly #inflate = zlib.createInflateRaw();
+  readonly #framing = new DatasetFraming('1.2.840.10008.1.2.1');
+  readonly #backpressure: Backpressure;
+  #error: Error | undefined;
+  #paused = false;
+
+  constructor(backpressure: Backpressure) {
+    this.#backpressure = backpressure;
+    this.#inflate.on('data', (chunk: Buffer) => {
+      try {
+        this.#framing.push(chunk);
+      } catch (error) {
+        this.#error ??= error as Error;
+      }
+    });
+    this.#inflate.on('error', (error) => {
+      this.#error ??= new MalformedDataSetError(`the deflated data set cannot be inflated: ${error.message}`);
+    });
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#error) throw this.#error;
+    if (this.#inflate.write(chunk) || this.#paused) return;
+    this.#paused = true;
+    this.#backpressure.pause();
+    this.#inflate.once('drain', () => {
+      this.#paused = false;
+      this.#backpressure.resume();
+    });
+  }
+
+  async end(): Promise<void> {
+    this.#inflate.end();
+    // finished() settles even when the inflater already failed and was destroyed.
+    await finished(this.#inflate).catch(() => undefined);
+    if (this.#error) throw this.#error;
+    this.#framing.end();
+  }
+}
 
 const UNDEFINED_LENGTH = 0xffffffff;
 const ITEM = 0xfffee000;

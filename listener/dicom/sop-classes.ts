@@ -14,6 +14,13 @@ const OTHER_STORAGE_SOP_CLASSES = new Set([
   '1.2.840.10008.5.1.4.45.1', // Implant Template Group Storage
 ]);
 
+/** Query/Retrieve models that PS3.4 registers under the storage root; they are not storage. */
+const NON_STORAGE_UNDER_STORAGE_ROOT = new Set([
+  '1.2.840.10008.5.1.4.1.1.200.4', // Protocol Approval Information Model - FIND
+  '1.2.840.10008.5.1.4.1.1.200.5', // Protocol Approval Information Model - MOVE
+  '1.2.840.10008.5.1.4.1.1.200.6', // Protocol Approval Information Model - GET
+]);
+
 const UID = /^(0|[1-9]\d*)(\.(0|[1-9]\d*))+$/;
 
 export function isValidUid(uid: string): boolean {
@@ -21,7 +28,7 @@ export function isValidUid(uid: string): boolean {
 }
 
 export function isStandardStorageSopClass(uid: string): boolean {
-  return (uid.startsWith(STORAGE_ROOT) && isValidUid(uid)) || OTHER_STORAGE_SOP_CLASSES.has(uid);
+  return (uid.startsWith(STORAGE_ROOT) && isValidUid(uid) && !NON_STORAGE_UNDER_STORAGE_ROOT.has(uid)) || OTHER_STORAGE_SOP_CLASSES.has(uid);
 }
 
 /**

@@ -148,7 +148,7 @@ export class DicomConnection extends EventEmitter {
     this.#chunks = [];
     this.#buffered = 0;
     this.emit('violation', violation);
-    // PS3.8 9.3.8: reason 2 "unrecognized PDU", 6 "invalid PDU parameter value".
+    // PS3.8 9.3.8: reason 1 "unrecognized PDU", 6 "invalid PDU parameter value", 0 "not specified".
     if (this.#phase === 'awaiting-request' && violation === 'artim-timeout') this.socket.destroy();
     else this.abort(violation === 'unknown-pdu-type' ? 1 : violation.endsWith('timeout') ? 0 : 6);
   }

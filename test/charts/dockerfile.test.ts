@@ -70,7 +70,7 @@ describe('listener/Dockerfile', () => {
 
   test('compiles the listener in a build stage and runs the compiled JavaScript', () => {
     expect(instructions.some((instruction) => instruction.keyword === 'RUN' && /tsc -p tsconfig\.build\.json/.test(instruction.args))).toBe(true);
-    expect(execForm('CMD')).toEqual(['node', 'dist/listener/main.js']);
+    expect(execForm('CMD')).toEqual(['node', '--max-semi-space-size=1', 'dist/listener/main.js']);
   });
 
   test('pins, trims and cleans its apt installs', () => {

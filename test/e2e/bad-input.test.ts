@@ -80,6 +80,14 @@ describe('bad input gets the documented DIMSE status, and the association carrie
     expect(response?.status).toBe(0xc000);
   });
 
+  test('a command whose SOP Class is not its presentation context\'s is refused with 0x0122', async () => {
+    // GIVEN a CT instance with a matching CT command, but sent on the Secondary Capture context
+    const { dataSet, info } = instance({ sopClassUid: CT });
+    const response = await scu.cStore({ contextId: 1, sopClassUid: CT, sopInstanceUid: info.sopInstanceUid, dataSet });
+    expect(response?.status).toBe(0x0122);
+    expect((await storedFiles()).filter((f) => f.includes(info.sopInstanceUid))).toEqual([]);
+  });
+
   test('after all those refusals a good instance on the same association is stored', async () => {
     const { dataSet, info } = instance();
     const response = await scu.cStore({ contextId: 1, sopClassUid: SC, sopInstanceUid: info.sopInstanceUid, dataSet });
@@ -89,8 +97,53 @@ describe('bad input gets the documented DIMSE status, and the association carrie
 
   test('a failure line is logged with its status and reason, and no patient data', async () => {
     const failures = listener.logs.filter((line) => line['event'] === 'store-failed');
-    expect(failures.map((line) => line['status'])).toEqual(['0xA900', '0xC001', '0xC000', '0xC000', '0xC000']);
+    expect(failures.map((line) => line['status'])).toEqual(['0xA900', '0xC001', '0xC000', '0xC000', '0xC000', '0x0122']);
     const text = listener.stdoutLines.join('\n');
     expect(text).not.toMatch(/CANARY|PATIENT\^|Doe/i);
+  });
+});
+
+describe('presentation contexts are enforced, not just negotiated', () => {
+  test('a C-STORE on a context the listener refused aborts the association, and nothing is stored', async () => {
+    const work = await makeWorkDir('refused-context-');
+    const listener = await startListener({ STORAGE_URL: `file://${work}/store` });
+    try {
+      // GIVEN an association whose Query/Retrieve context (3) was refused
+      const scu = await RawScu.connect(listener.port);
+      const association = await scu.associate({
+        contexts: [
+          { id: 1, abstractSyntax: SC, transferSyntaxes: [EXPLICIT_LE] },
+          { id: 3, abstractSyntax: '1.2.840.10008.5.1.4.1.2.2.1', transferSyntaxes: [EXPLICIT_LE] },
+        ],
+      });
+      expect(association.contexts.get(3)?.result).toBe(3);
+      // WHEN a Secondary Capture instance is sent on that refused context
+      const { dataSet, info } = instance();
+      const response = await scu.cStore({ contextId: 3, sopClassUid: SC, sopInstanceUid: info.sopInstanceUid, dataSet });
+      // THEN there is no C-STORE response, the association is aborted and no object exists
+      expect(response).toBeUndefined();
+      await scu.closed;
+      const stored = await readdir(`${work}/store`, { recursive: true }).catch(() => [] as string[]);
+      expect(stored.filter((name) => String(name).includes(info.sopInstanceUid))).toEqual([]);
+    } finally {
+      await listener.stop();
+      await removeWorkDir(work);
+    }
+  });
+
+  test('Query/Retrieve models under the storage root (Protocol Approval) are not mistaken for storage', async () => {
+    const work = await makeWorkDir('protocol-approval-');
+    const listener = await startListener({ STORAGE_URL: `file://${work}/store` });
+    try {
+      const scu = await RawScu.connect(listener.port);
+      const association = await scu.associate({
+        contexts: [{ id: 1, abstractSyntax: '1.2.840.10008.5.1.4.1.1.200.4', transferSyntaxes: [EXPLICIT_LE] }],
+      });
+      scu.destroy();
+      expect(association.contexts.get(1)?.result).toBe(3);
+    } finally {
+      await listener.stop();
+      await removeWorkDir(work);
+    }
   });
 });

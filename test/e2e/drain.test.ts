@@ -4,20 +4,13 @@ import { cephSettings } from '../support/context.ts';
 import { echoscu, storescu } from '../support/dcmtk.ts';
 import { writeLargeInstance, type InstanceInfo } from '../support/dicom-file.ts';
 import { startListener, type ListenerProcess } from '../support/listener-process.ts';
-import { awsEnv, createBucket, listKeys, listOpenMultipartUploads } from '../support/s3.ts';
+import { s3ListenerEnv, createBucket, listKeys, listOpenMultipartUploads } from '../support/s3.ts';
 import { startThrottleProxy, type ThrottleProxy } from '../support/throttle-proxy.ts';
+import { pollUntil } from '../support/proc.ts';
 import { makeWorkDir } from '../support/work-dir.ts';
 
 const MIB = 1024 * 1024;
 
-async function waitFor<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 // Storage is slowed to about 2 MB/s, so a 16 MiB instance is still in flight when SIGTERM comes.
 describe('graceful drain on SIGTERM', () => {
@@ -41,10 +34,7 @@ describe('graceful drain on SIGTERM', () => {
 
   async function start(bucket: string, drainSeconds: number): Promise<ListenerProcess> {
     return startListener({
-      ...awsEnv(proxy.endpoint),
-      STORAGE_URL: `s3://${bucket}/drain`,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_CHECKSUM_MODE: 'when-required',
+      ...s3ListenerEnv(bucket, 'drain', proxy.endpoint),
       DRAIN_TIMEOUT_SECONDS: String(drainSeconds),
     });
   }
@@ -57,7 +47,7 @@ describe('graceful drain on SIGTERM', () => {
     const { port, opsPort } = listener;
     // GIVEN an instance on its way into slow storage
     const sending = storescu('127.0.0.1', port, [instance.path], { aec: 'DICOMS3' });
-    await waitFor(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length > 0, 20_000);
+    await pollUntil(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length > 0, 20_000);
     // WHEN the pod is told to stop
     const signalled = Date.now();
     process.kill(listener.pid, 'SIGTERM');
@@ -77,7 +67,7 @@ describe('graceful drain on SIGTERM', () => {
     const bucket = await createBucket();
     listener = await start(bucket, 1);
     const sending = storescu('127.0.0.1', listener.port, [instance.path], { aec: 'DICOMS3' });
-    await waitFor(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length > 0, 20_000);
+    await pollUntil(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length > 0, 20_000);
     process.kill(listener.pid, 'SIGTERM');
     const result = await sending;
     expect(await listener.exited).toEqual({ code: 0, signal: null });
@@ -88,6 +78,6 @@ describe('graceful drain on SIGTERM', () => {
     expect(status).not.toBe(0);
     // And the abandoned upload does not linger once the listener has gone.
     proxy.setRate(Infinity);
-    expect(await waitFor(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length === 0, 30_000)).toEqual([]);
+    expect(await pollUntil(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length === 0, 30_000)).toEqual([]);
   });
 });

@@ -5,9 +5,10 @@ import { storescu } from '../support/dcmtk.ts';
 import { buildInstance, dataSetOffset, writeLargeInstance, type InstanceInfo } from '../support/dicom-file.ts';
 import { startListener, type ListenerProcess } from '../support/listener-process.ts';
 import { PduType, RawScu } from '../support/raw-scu.ts';
-import { awsEnv, createBucket, listOpenMultipartUploads } from '../support/s3.ts';
+import { s3ListenerEnv, createBucket, listOpenMultipartUploads } from '../support/s3.ts';
 import { startThrottleProxy, type ThrottleProxy } from '../support/throttle-proxy.ts';
 import { cephSettings } from '../support/context.ts';
+import { pollUntil } from '../support/proc.ts';
 import { makeWorkDir, removeWorkDir } from '../support/work-dir.ts';
 
 const SC = '1.2.840.10008.5.1.4.1.1.7';
@@ -99,8 +100,9 @@ describe('limits and timeouts', () => {
     const answer = await scu.readPdu(8000);
     expect(answer?.type).toBe(PduType.Abort);
     await listener.waitForLog((line) => line['event'] === 'association-violation' && line['violation'] === 'stall-timeout', 2000);
-    const stored = await readdir(join(work, 'store'), { recursive: true }).catch(() => [] as string[]);
-    expect(stored.filter((name) => String(name).includes(info.sopInstanceUid))).toEqual([]);
+    // Not even the temporary file stays once the abort has settled.
+    const leftovers = () => readdir(join(work, 'store'), { recursive: true }).catch(() => [] as string[]).then((names) => names.filter((name) => String(name).includes(info.sopInstanceUid)));
+    expect(await pollUntil(leftovers, (names) => names.length === 0, 5000)).toEqual([]);
   });
 
   test('an instance over the maximum size is refused with 0xA700, and the association carries on', async () => {
@@ -136,10 +138,7 @@ describe('slow storage is not a stalled sender', () => {
     // S3 at about 2 MB/s: a 16 MiB instance takes several stall timeouts to store.
     proxy = await startThrottleProxy(Number(new URL(cephSettings().endpoint).port), 2 * MIB);
     listener = await startListener({
-      ...awsEnv(proxy.endpoint),
-      STORAGE_URL: `s3://${bucket}/slow`,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_CHECKSUM_MODE: 'when-required',
+      ...s3ListenerEnv(bucket, 'slow', proxy.endpoint),
       DICOM_STALL_TIMEOUT_SECONDS: '2',
     });
   });

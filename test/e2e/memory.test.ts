@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -6,10 +7,12 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { storescu } from '../support/dcmtk.ts';
 import { writeLargeInstance, type InstanceInfo } from '../support/dicom-file.ts';
 import { REPO_ROOT, startListener, type ListenerProcess } from '../support/listener-process.ts';
-import { awsEnv, createBucket, headObject, s3Client } from '../support/s3.ts';
+import { s3ListenerEnv, createBucket, headObject, s3Client } from '../support/s3.ts';
 import { makeWorkDir, removeWorkDir } from '../support/work-dir.ts';
 
 const MIB = 1024 * 1024;
+/** The container's own command (node, its flags, the compiled entry), so the test measures what production runs. */
+const productionCommand = JSON.parse(/^CMD (\[.*\])$/m.exec(readFileSync(join(REPO_ROOT, 'listener', 'Dockerfile'), 'utf8'))![1]!) as string[];
 /** The promise: memory is bounded by configuration, not by instance size. */
 const PEAK_RSS_BOUND = 200 * MIB;
 
@@ -27,11 +30,8 @@ describe('memory stays flat whatever the instance size', () => {
     // 1 GiB of pixel data, written frame by frame so the test itself stays small too.
     huge = await writeLargeInstance(join(work, 'huge.dcm'), { numberOfFrames: 1024 });
     listener = await startListener({
-      ...awsEnv(),
-      STORAGE_URL: `s3://${bucket}/studies`,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_CHECKSUM_MODE: 'when-required',
-    }, { entry: 'dist/listener/main.js' });
+      ...s3ListenerEnv(bucket, 'studies'),
+    }, { entry: productionCommand.at(-1)!, nodeArgs: productionCommand.slice(1, -1) });
   }, 300_000);
 
   afterAll(async () => {

@@ -7,7 +7,7 @@ import { echoscu, storescu } from '../support/dcmtk.ts';
 import { buildInstance, dataSetOffset } from '../support/dicom-file.ts';
 import { startListener, type ListenerProcess } from '../support/listener-process.ts';
 import { RawScu } from '../support/raw-scu.ts';
-import { awsEnv, createBucket, headObject, listKeys } from '../support/s3.ts';
+import { s3ListenerEnv, createBucket, headObject, listKeys } from '../support/s3.ts';
 import { makeWorkDir, removeWorkDir } from '../support/work-dir.ts';
 
 const PHI = { patientName: 'ZZCANARY^WILHELMINA', patientId: 'MRN-7734-CANARY', patientBirthDate: '19230411', accessionNumber: 'ACC-CANARY-5521' };
@@ -47,10 +47,7 @@ describe('metrics and logs after a known workload, with patient data nowhere out
     corpus = await buildCorpus({ dir: join(work, 'corpus'), smallCount: 4, common: PHI });
     collector = await startCollector();
     listener = await startListener({
-      ...awsEnv(),
-      STORAGE_URL: `s3://${bucket}/obs`,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_CHECKSUM_MODE: 'when-required',
+      ...s3ListenerEnv(bucket, 'obs'),
       LOG_LEVEL: 'debug',
       DICOM_ALLOWED_CALLING_AE_TITLES: 'MODALITY,ECHOER,RAWSCU',
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.port}`,

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildCorpus, type Corpus } from '../support/corpus.ts';
-import { readDataSet } from '../support/dicom-file.ts';
+import { dataSetOffset, readDataSet } from '../support/dicom-file.ts';
 import { startListener, type ListenerProcess } from '../support/listener-process.ts';
 import { startOrthanc, type OrthancClient } from '../support/orthanc.ts';
-import { awsEnv, createBucket, getObjectBytes, listKeys } from '../support/s3.ts';
+import { s3ListenerEnv, createBucket, getObjectBytes, listKeys } from '../support/s3.ts';
 import { makeWorkDir, removeWorkDir } from '../support/work-dir.ts';
 
 // What hospitals do: a PACS (Orthanc) routes a whole study to the destination by REST.
@@ -21,10 +21,7 @@ describe('Orthanc routes a study to the listener, which lands it in S3', () => {
     bucket = await createBucket();
     corpus = await buildCorpus({ dir: join(work, 'corpus'), smallCount: 10 });
     listener = await startListener({
-      ...awsEnv(),
-      STORAGE_URL: `s3://${bucket}/pacs`,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_CHECKSUM_MODE: 'when-required',
+      ...s3ListenerEnv(bucket, 'pacs'),
       DICOM_AE_TITLE: 'CLOUDDEST',
     });
     orthanc = await startOrthanc({ modalities: { cloud: { aet: 'CLOUDDEST', host: '127.0.0.1', port: listener.port } } });
@@ -59,7 +56,7 @@ describe('Orthanc routes a study to the listener, which lands it in S3', () => {
     for (const entry of corpus.small) {
       const key = `pacs/${entry.studyInstanceUid}/${entry.seriesInstanceUid}/${entry.sopInstanceUid}.dcm`;
       const object = await getObjectBytes(bucket, key);
-      const dataSet = object.subarray(132 + 12 + object.readUInt32LE(140));
+      const dataSet = object.subarray(dataSetOffset(object));
       expect(dataSet.equals(await readDataSet(entry.path)), entry.name).toBe(true);
     }
   });

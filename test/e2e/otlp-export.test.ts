@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildCorpus, type Corpus } from '../support/corpus.ts';
 import { storescu } from '../support/dcmtk.ts';
 import { startListener, type ListenerProcess } from '../support/listener-process.ts';
-import { awsEnv, createBucket } from '../support/s3.ts';
+import { s3ListenerEnv, createBucket } from '../support/s3.ts';
 import { makeWorkDir, removeWorkDir } from '../support/work-dir.ts';
 
 interface OtlpSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; attributes?: { key: string; value: Record<string, unknown> }[] }
@@ -48,10 +48,7 @@ describe('OpenTelemetry over OTLP/HTTP, configured by the standard OTEL_* variab
     receiver = await startReceiver();
     const bucket = await createBucket();
     listener = await startListener({
-      ...awsEnv(),
-      STORAGE_URL: `s3://${bucket}/otlp`,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_CHECKSUM_MODE: 'when-required',
+      ...s3ListenerEnv(bucket, 'otlp'),
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_SERVICE_NAME: 'dicom-listener-test',

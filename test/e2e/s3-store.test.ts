@@ -2,10 +2,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildCorpus, type Corpus, type CorpusEntry } from '../support/corpus.ts';
 import { storescu } from '../support/dcmtk.ts';
-import { readDataSet, writeLargeInstance, type InstanceInfo } from '../support/dicom-file.ts';
+import { dataSetOffset, readDataSet, writeLargeInstance, type InstanceInfo } from '../support/dicom-file.ts';
 import { startListener, type ListenerProcess } from '../support/listener-process.ts';
 import { RawScu } from '../support/raw-scu.ts';
-import { awsEnv, createBucket, getObjectBytes, headObject, listKeys, listOpenMultipartUploads } from '../support/s3.ts';
+import { s3ListenerEnv, createBucket, getObjectBytes, headObject, listKeys, listOpenMultipartUploads } from '../support/s3.ts';
+import { pollUntil } from '../support/proc.ts';
 import { makeWorkDir, removeWorkDir } from '../support/work-dir.ts';
 
 function key(entry: Pick<InstanceInfo, 'studyInstanceUid' | 'seriesInstanceUid' | 'sopInstanceUid'>): string {
@@ -14,17 +15,9 @@ function key(entry: Pick<InstanceInfo, 'studyInstanceUid' | 'seriesInstanceUid' 
 
 /** The data set of a stored Part 10 object: everything after its File Meta group. */
 function dataSetOf(object: Buffer): Buffer {
-  return object.subarray(132 + 12 + object.readUInt32LE(140));
+  return object.subarray(dataSetOffset(object));
 }
 
-async function waitFor<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 describe('DCMTK sender → listener → Ceph RGW (S3)', () => {
   let work: string;
@@ -44,10 +37,7 @@ describe('DCMTK sender → listener → Ceph RGW (S3)', () => {
     // Larger than two 5 MiB parts, so it goes through a real multipart upload.
     big = await writeLargeInstance(join(work, 'big.dcm'), { numberOfFrames: 12 });
     listener = await startListener({
-      ...awsEnv(),
-      STORAGE_URL: `s3://${bucket}/studies`,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_CHECKSUM_MODE: 'when-required',
+      ...s3ListenerEnv(bucket, 'studies'),
       S3_PART_SIZE_MIB: '5',
     });
   });
@@ -101,12 +91,12 @@ describe('DCMTK sender → listener → Ceph RGW (S3)', () => {
     const association = await scu.associate({ contexts: [{ id: 1, abstractSyntax: other.sopClassUid, transferSyntaxes: [other.transferSyntaxUid] }] });
     expect(association.contexts.get(1)?.result).toBe(0);
     scu.sendPartialInstance({ contextId: 1, sopClassUid: other.sopClassUid, sopInstanceUid: other.sopInstanceUid, dataSet, bytes: 9 * 1024 * 1024 });
-    const started = await waitFor(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length > 0, 20_000);
+    const started = await pollUntil(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length > 0, 20_000);
     expect(started.length).toBe(1);
     // WHEN its connection drops
     scu.destroy();
     // THEN the upload is aborted and nothing is stored under the instance's key
-    const open = await waitFor(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length === 0, 20_000);
+    const open = await pollUntil(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length === 0, 20_000);
     expect(open).toEqual([]);
     expect(await listKeys(bucket, key(other))).toEqual([]);
   });

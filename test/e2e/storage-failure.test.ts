@@ -5,17 +5,10 @@ import { buildCorpus, type Corpus } from '../support/corpus.ts';
 import { storescu } from '../support/dcmtk.ts';
 import { writeLargeInstance, type InstanceInfo } from '../support/dicom-file.ts';
 import { startListener, type ListenerProcess } from '../support/listener-process.ts';
-import { awsEnv, createBucket, listKeys, listOpenMultipartUploads } from '../support/s3.ts';
+import { s3ListenerEnv, createBucket, listKeys, listOpenMultipartUploads } from '../support/s3.ts';
+import { pollUntil } from '../support/proc.ts';
 import { makeWorkDir, removeWorkDir } from '../support/work-dir.ts';
 
-async function waitFor<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 // The listener talks to a gateway of its own, so stopping it leaves other test files' S3 alone.
 describe('storage outages: the sender is told, nothing half-written stays, a resend completes', () => {
@@ -33,10 +26,7 @@ describe('storage outages: the sender is told, nothing half-written stays, a res
     big = await writeLargeInstance(join(work, 'big.dcm'), { numberOfFrames: 40 });
     gateway = await startPrivateGateway();
     listener = await startListener({
-      ...awsEnv(gateway.endpoint),
-      STORAGE_URL: `s3://${bucket}/studies`,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_CHECKSUM_MODE: 'when-required',
+      ...s3ListenerEnv(bucket, 'studies', gateway.endpoint),
       S3_PART_SIZE_MIB: '5',
       S3_QUEUE_SIZE: '1',
       S3_REQUEST_TIMEOUT_SECONDS: '5',
@@ -70,7 +60,7 @@ describe('storage outages: the sender is told, nothing half-written stays, a res
   test('storage killed in the middle of a multipart upload: failure status, no object, no open upload once it is back', async () => {
     // GIVEN a 40 MiB instance on its way up in parts
     const sending = storescu('127.0.0.1', listener.port, [big.path], { aec: 'DICOMS3' });
-    const started = await waitFor(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length > 0, 30_000);
+    const started = await pollUntil(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length > 0, 30_000);
     expect(started.length).toBe(1);
     // WHEN the gateway dies mid-upload
     await gateway.kill();
@@ -79,7 +69,7 @@ describe('storage outages: the sender is told, nothing half-written stays, a res
     expect(result.files[0]?.status).toBe(0xa700);
     // AND once storage is back, the listener's retried abort leaves no upload open and no object
     await gateway.start();
-    const open = await waitFor(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length === 0, 45_000);
+    const open = await pollUntil(() => listOpenMultipartUploads(bucket), (uploads) => uploads.length === 0, 45_000);
     expect(open).toEqual([]);
     expect(await listKeys(bucket, `studies/${big.studyInstanceUid}/`)).toEqual([]);
   });

@@ -1,6 +1,6 @@
 import zlib from 'node:zlib';
 import { describe, expect, test } from 'vitest';
-import { DatasetFraming } from '../../listener/dicom/dataset-framing.ts';
+import { DatasetFraming, framingCheckFor } from '../../listener/dicom/dataset-framing.ts';
 import { DatasetHeadReader } from '../../listener/dicom/dataset-head.ts';
 
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
@@ -119,5 +119,31 @@ describe('DatasetFraming', () => {
   test('refuses an invalid VR in an explicit syntax', () => {
     const framing = new DatasetFraming(EXPLICIT_LE);
     expect(() => framing.push(Buffer.from('GET / HTTP/1.1\r\n'))).toThrow(/invalid VR/);
+  });
+});
+
+describe('framing check of deflated data sets', () => {
+  const paused: string[] = [];
+  const backpressure = { pause: () => paused.push('pause'), resume: () => paused.push('resume') };
+
+  test('a whole deflated data set passes as it inflates', async () => {
+    const check = framingCheckFor(DEFLATED, backpressure);
+    for (const piece of inPieces(zlib.deflateRawSync(explicitDataSet()), 64)) check.push(piece);
+    await expect(check.end()).resolves.toBeUndefined();
+  });
+
+  test('a deflated data set cut after its head is refused', async () => {
+    // GIVEN the deflate stream of a data set truncated inside its pixel data
+    const whole = explicitDataSet();
+    const check = framingCheckFor(DEFLATED, backpressure);
+    check.push(zlib.deflateRawSync(whole.subarray(0, whole.length - 700)));
+    // THEN the check refuses it at the end
+    await expect(check.end()).rejects.toThrow(/ends in the middle/);
+  });
+
+  test('bytes that do not inflate are refused', async () => {
+    const check = framingCheckFor(DEFLATED, backpressure);
+    check.push(Buffer.from('this is not a deflate stream at all, just text'));
+    await expect(check.end()).rejects.toThrow(/cannot be inflated/);
   });
 });

@@ -77,6 +77,19 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Polls `probe` until `done` holds or `timeoutMs` passes, and returns the last value either way,
+ * so the caller's assertion shows what was seen when it was not what it expected.
+ */
+export async function pollUntil<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(intervalMs);
+  }
+}
+
 /** HTTP status of a GET, or undefined when nothing answers. */
 export async function httpStatus(url: string, timeoutMs = 2_000): Promise<number | undefined> {
   try {

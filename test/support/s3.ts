@@ -56,6 +56,11 @@ export function awsEnv(endpoint?: string, settings: CephSettings = cephSettings(
   };
 }
 
+/** Listener environment that stores into `s3://bucket/prefix` on the test gateway (or `endpoint`). */
+export function s3ListenerEnv(bucket: string, prefix: string, endpoint?: string): Record<string, string> {
+  return { ...awsEnv(endpoint), STORAGE_URL: `s3://${bucket}/${prefix}`, S3_FORCE_PATH_STYLE: 'true', S3_CHECKSUM_MODE: 'when-required' };
+}
+
 /** A fresh bucket name (S3 rules: 3-63 chars of [a-z0-9-]). */
 export function uniqueBucketName(prefix = 'test'): string {
   const p = prefix.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40);
