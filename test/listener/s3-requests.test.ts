@@ -1,0 +1,136 @@
+// What the listener asks of S3, checked on the wire. The endpoint here is a small in-process
+// stand-in that records requests and answers like S3 (ETags, flexible checksums, composite
+// checksums of multipart uploads); acceptance against a real S3 server is in test/e2e on Ceph.
+import crypto from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import zlib from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { storescu } from '../support/dcmtk.ts';
+import { writeInstance, writeLargeInstance, type InstanceInfo } from '../support/dicom-file.ts';
+import { startListener, type ListenerProcess } from '../support/listener-process.ts';
+import { makeWorkDir, removeWorkDir } from '../support/work-dir.ts';
+
+interface Recorded { method: string; url: string; headers: http.IncomingHttpHeaders; bytes: number }
+
+const crc32 = (data: Buffer) => {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(zlib.crc32(data) >>> 0);
+  return out.toString('base64');
+};
+
+/** A stand-in S3 endpoint (path-style). `corruptComposite` makes it report a wrong assembled checksum. */
+async function startFakeS3(options: { corruptComposite: boolean }) {
+  const requests: Recorded[] = [];
+  const partChecksums = new Map<string, string[]>();
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const url = new URL(request.url ?? '/', 'http://s3');
+      requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers, bytes: body.length });
+      const etag = `"${crypto.createHash('md5').update(body).digest('hex')}"`;
+      if (request.method === 'POST' && url.searchParams.has('uploads')) {
+        response.writeHead(200, { 'content-type': 'application/xml' }).end(`<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>U1</UploadId></InitiateMultipartUploadResult>`);
+      } else if (request.method === 'PUT' && url.searchParams.has('partNumber')) {
+        const checksum = String(request.headers['x-amz-checksum-crc32'] ?? '');
+        partChecksums.set('U1', [...(partChecksums.get('U1') ?? []), checksum]);
+        response.writeHead(200, { etag, 'x-amz-checksum-crc32': checksum }).end();
+      } else if (request.method === 'POST' && url.searchParams.has('uploadId')) {
+        const parts = partChecksums.get('U1') ?? [];
+        const joined = Buffer.concat(parts.map((p) => Buffer.from(p, 'base64')));
+        const composite = options.corruptComposite ? `AAAAAA==-${parts.length}` : `${crc32(joined)}-${parts.length}`;
+        response.writeHead(200, { 'content-type': 'application/xml' }).end(`<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><ETag>"x-${parts.length}"</ETag><ChecksumCRC32>${composite}</ChecksumCRC32></CompleteMultipartUploadResult>`);
+      } else if (request.method === 'DELETE') {
+        response.writeHead(204).end();
+      } else if (request.method === 'PUT') {
+        response.writeHead(200, { etag, ...(request.headers['x-amz-checksum-crc32'] ? { 'x-amz-checksum-crc32': String(request.headers['x-amz-checksum-crc32']) } : {}) }).end();
+      } else {
+        response.writeHead(404).end();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+function listenerEnv(endpoint: string): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: 'TEST', AWS_SECRET_ACCESS_KEY: 'TEST', AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL_S3: endpoint, AWS_EC2_METADATA_DISABLED: 'true',
+    STORAGE_URL: 's3://images/studies', S3_FORCE_PATH_STYLE: 'true', S3_CHECKSUM_MODE: 'when-supported',
+    S3_SSE_KMS_KEY_ID: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    S3_STORAGE_CLASS: 'INTELLIGENT_TIERING',
+  };
+}
+
+describe('S3 requests on the wire (flexible checksums, as on AWS)', () => {
+  let work: string;
+  let small: InstanceInfo;
+  let big: InstanceInfo;
+  let fake: Awaited<ReturnType<typeof startFakeS3>>;
+  let listener: ListenerProcess;
+
+  beforeAll(async () => {
+    work = await makeWorkDir('s3-requests-');
+    small = await writeInstance(join(work, 'small.dcm'), {});
+    big = await writeLargeInstance(join(work, 'big.dcm'), { numberOfFrames: 12 });
+    fake = await startFakeS3({ corruptComposite: false });
+    listener = await startListener(listenerEnv(fake.endpoint));
+  });
+
+  afterAll(async () => {
+    await listener?.stop();
+    await fake?.close();
+    await removeWorkDir(work);
+  });
+
+  test('a small instance is one PutObject with Content-MD5, its CRC32, SSE-KMS, the storage class and transfer metadata', async () => {
+    const result = await storescu('127.0.0.1', listener.port, [small.path], { aec: 'DICOMS3', aet: 'MODALITY' });
+    expect(result.files[0]?.status).toBe(0);
+    const put = fake.requests.find((r) => r.method === 'PUT' && r.url.includes(small.sopInstanceUid))!;
+    expect(put.url).toBe(`/images/studies/${small.studyInstanceUid}/${small.seriesInstanceUid}/${small.sopInstanceUid}.dcm?x-id=PutObject`);
+    expect(put.headers).toMatchObject({
+      'content-type': 'application/dicom',
+      'x-amz-server-side-encryption': 'aws:kms',
+      'x-amz-server-side-encryption-aws-kms-key-id': 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      'x-amz-server-side-encryption-bucket-key-enabled': 'true',
+      'x-amz-storage-class': 'INTELLIGENT_TIERING',
+      'x-amz-meta-calling-ae': 'MODALITY',
+      'x-amz-meta-called-ae': 'DICOMS3',
+      'x-amz-meta-transfer-syntax': '1.2.840.10008.1.2.1',
+    });
+    expect(put.headers['content-md5']).toMatch(/^[A-Za-z0-9+/]{22}==$/);
+    expect(put.headers['x-amz-checksum-crc32']).toBe(put.headers['x-amz-meta-crc32']);
+  });
+
+  test('a large instance is a multipart upload whose composite CRC32 the listener verifies', async () => {
+    const result = await storescu('127.0.0.1', listener.port, [big.path], { aec: 'DICOMS3' });
+    expect(result.files[0]?.status).toBe(0);
+    const create = fake.requests.find((r) => r.method === 'POST' && r.url.includes('uploads'))!;
+    expect(create.headers).toMatchObject({ 'x-amz-server-side-encryption': 'aws:kms', 'x-amz-storage-class': 'INTELLIGENT_TIERING', 'x-amz-checksum-algorithm': 'CRC32' });
+    const parts = fake.requests.filter((r) => r.method === 'PUT' && r.url.includes('partNumber'));
+    expect(parts.length).toBe(3);
+    for (const part of parts) expect(part.headers['x-amz-checksum-crc32']).toMatch(/^[A-Za-z0-9+/]{6}==$/);
+  });
+});
+
+describe('a storage answer that does not match what was sent is never acknowledged', () => {
+  test('a wrong composite checksum from S3 is answered 0xA700', async () => {
+    const work = await makeWorkDir('s3-integrity-');
+    const big = await writeLargeInstance(join(work, 'big.dcm'), { numberOfFrames: 12 });
+    const fake = await startFakeS3({ corruptComposite: true });
+    const listener = await startListener(listenerEnv(fake.endpoint));
+    try {
+      const result = await storescu('127.0.0.1', listener.port, [big.path], { aec: 'DICOMS3' });
+      expect(result.files[0]?.status).toBe(0xa700);
+      const failure = listener.logs.find((line) => line['event'] === 'store-failed');
+      expect(failure?.['reason']).toBe('integrity');
+    } finally {
+      await listener.stop();
+      await fake.close();
+      await removeWorkDir(work);
+    }
+  });
+});
