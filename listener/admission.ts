@@ -13,10 +13,6 @@ export class AssociationLimiter {
     this.#maxPerCaller = maxPerCaller;
   }
 
-  get open(): number {
-    return this.#open;
-  }
-
   tryAcquire(callingAeTitle: string): boolean {
     const caller = this.#perCaller.get(callingAeTitle) ?? 0;
     if (this.#open >= this.#max) return false;

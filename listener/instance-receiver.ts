@@ -29,7 +29,7 @@ export interface ReceiveResult {
 }
 
 /** Bytes of the data set held back, at most, while the head that names the object arrives. */
-export const HEAD_LIMIT_BYTES = 1024 * 1024;
+const HEAD_LIMIT_BYTES = 1024 * 1024;
 
 /**
  * The Writable that dcmjs-dimse fills with one C-STORE data set, PDV by PDV. It names the

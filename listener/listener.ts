@@ -6,7 +6,7 @@ import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './dicom/p
 import type { InstanceRoute } from './instance-receiver.ts';
 import type { Logger } from './log.ts';
 import { ListenerMetrics } from './metrics.ts';
-import { combineObservers, type AssociationObserver } from './observer.ts';
+import { combineObservers } from './observer.ts';
 import { createOpsServer, listenOps } from './ops-server.ts';
 import { createStorage } from './storage/create-storage.ts';
 import type { Storage } from './storage/storage.ts';
@@ -23,11 +23,6 @@ export interface RunningListener {
   readonly opsPort: number;
   /** Stops taking associations, lets open ones finish until the drain timeout, then aborts the rest. */
   drain(): Promise<{ aborted: number }>;
-}
-
-export interface ListenerExtensions {
-  /** Observers beyond the built-in metrics, e.g. tracing. */
-  readonly observers?: readonly Partial<AssociationObserver>[];
 }
 
 /** One Storage per distinct storage URL, shared by the AE titles that route to it. */
@@ -47,7 +42,7 @@ function createRoutes(config: ListenerConfig, log: Logger): { routes: Map<string
 }
 
 /** Wires config, storage, observers and servers into a running listener. */
-export async function startListener(config: ListenerConfig, log: Logger, extensions: ListenerExtensions = {}): Promise<RunningListener> {
+export async function startListener(config: ListenerConfig, log: Logger): Promise<RunningListener> {
   // The library's logger is the shared root loglevel logger, at TRACE by default; keep it to warnings.
   dimse.log.setLevel('warn');
   dimse.Implementation.setImplementationClassUid(IMPLEMENTATION_CLASS_UID);
@@ -67,7 +62,7 @@ export async function startListener(config: ListenerConfig, log: Logger, extensi
     admit: (callingAeTitle) => limiter.tryAcquire(callingAeTitle),
     release: (callingAeTitle) => limiter.release(callingAeTitle),
     log,
-    observer: combineObservers([metrics, ...(extensions.observers ?? [])]),
+    observer: combineObservers([metrics]),
   };
   const serverOptions = {
     host: config.host,
