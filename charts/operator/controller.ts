@@ -5,7 +5,6 @@
  * renders under one field manager, and writes the status through the status subresource.
  */
 import {
-  ApiException,
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -31,6 +30,7 @@ import {
   PLURAL,
   VERSION,
 } from './dicom-destination.ts';
+import { httpStatus } from './api-errors.ts';
 import { childReferences, type ControllerSettings, reconcile } from './reconcile.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -71,14 +71,6 @@ interface WatchedKind {
   delayMs: number;
   startedAt: number;
   timer?: NodeJS.Timeout;
-}
-
-/** The HTTP status of a client-node error (ApiException from API calls, `statusCode` from watches). */
-export function httpStatus(error: unknown): number | undefined {
-  if (error instanceof ApiException) return error.code;
-  const candidate = error as { code?: unknown; statusCode?: unknown } | undefined;
-  if (typeof candidate?.statusCode === 'number') return candidate.statusCode;
-  return typeof candidate?.code === 'number' ? candidate.code : undefined;
 }
 
 /** JSON with sorted keys, to compare what the API server returns with what reconcile computed. */
