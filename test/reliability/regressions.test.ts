@@ -1,0 +1,160 @@
+// Listener bugs found by the reliability suite, one failing test each, kept apart so that
+// the rest of test/reliability stays green while they are open. Each test names what
+// breaks; docs/reliability.md lists them with their probable cause. When a fix lands the
+// test passes as it is: it stays, as the regression test.
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { echoscu } from '../support/dcmtk.ts';
+import { buildInstance, dataSetOffset, SopClass, TransferSyntax } from '../support/dicom-file.ts';
+import { describeCase, generateCase } from '../support/fuzz/mutator.ts';
+import { runCase } from '../support/fuzz/runner.ts';
+import { startListener, type ListenerProcess } from '../support/listener-process.ts';
+import { associateRq, commandSet, pdata, PduType, RawScu } from '../support/raw-scu.ts';
+import { makeWorkDir } from '../support/work-dir.ts';
+import { pollUntil, sleep } from './harness.ts';
+
+const VERIFICATION = [{ id: 1, abstractSyntax: '1.2.840.10008.1.1', transferSyntaxes: [TransferSyntax.ImplicitVRLittleEndian] }];
+
+async function activeAssociations(l: ListenerProcess): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${l.opsPort}/metrics`)).text();
+  return Number(/^dicom_associations_active(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? Number.NaN);
+}
+
+async function partialFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true }).catch(() => [] as string[])).map(String).filter((n) => n.endsWith('.partial'));
+}
+
+/** Resolves with what the peer did within `ms`: the first PDU type it sent, 'closed', or 'nothing'. */
+async function answerWithin(scu: RawScu, ms: number): Promise<number | 'closed' | 'nothing'> {
+  try {
+    const pdu = await scu.readPdu(ms);
+    return pdu ? pdu.type : 'closed';
+  } catch {
+    return 'nothing';
+  }
+}
+
+describe('regressions: open listener bugs (each test fails until its fix lands)', () => {
+  let listener: ListenerProcess | undefined;
+
+  afterEach(async () => {
+    await listener?.stop().catch(() => undefined);
+    listener = undefined;
+  });
+
+  test('a second A-ASSOCIATE-RQ on an open association does not leak an association slot', async () => {
+    // GIVEN a listener allowing 2 associations, and a peer that repeats its A-ASSOCIATE-RQ 3 times on one association
+    const work = await makeWorkDir('rel-regress-');
+    listener = await startListener({ STORAGE_URL: `file://${work}/store`, DICOM_MAX_ASSOCIATIONS: '2' });
+    const peer = await RawScu.connect(listener.port);
+    expect((await peer.associate({ contexts: VERIFICATION })).accepted).toBe(true);
+    for (let i = 0; i < 3; i++) peer.send(associateRq({ contexts: VERIFICATION }));
+    await sleep(300);
+    // WHEN that peer goes away
+    peer.destroy();
+    await peer.closed;
+    // THEN the gauge returns to 0 and two associations can be held at once again
+    expect(await pollUntil(() => activeAssociations(listener!), (n) => n === 0, 3_000)).toBe(0);
+    const [a, b] = await Promise.all([RawScu.connect(listener.port), RawScu.connect(listener.port)]);
+    const results = await Promise.all([a!.associate({ contexts: VERIFICATION }), b!.associate({ contexts: VERIFICATION })]);
+    a!.destroy();
+    b!.destroy();
+    expect(results.map((r) => r.accepted)).toEqual([true, true]);
+  });
+
+  test('a second A-ASSOCIATE-RQ on an open association is answered with A-ABORT (PS3.8 state Sta6, action AA-8), not a second A-ASSOCIATE-AC', async () => {
+    const work = await makeWorkDir('rel-regress-');
+    listener = await startListener({ STORAGE_URL: `file://${work}/store` });
+    const peer = await RawScu.connect(listener.port);
+    expect((await peer.associate({ contexts: VERIFICATION })).accepted).toBe(true);
+    peer.send(associateRq({ contexts: VERIFICATION }));
+    const answer = await answerWithin(peer, 3_000);
+    peer.destroy();
+    expect(answer).toBe(PduType.Abort);
+  });
+
+  test('an A-ASSOCIATE-RQ the library cannot answer (129 presentation contexts, an ID repeated) is answered at once, not left holding a slot until the idle timeout', async () => {
+    // GIVEN the default 300 s idle timeout and a limit of one association
+    const work = await makeWorkDir('rel-regress-');
+    listener = await startListener({ STORAGE_URL: `file://${work}/store`, DICOM_MAX_ASSOCIATIONS: '1' });
+    const contexts = Array.from({ length: 129 }, (_, k) => ({ id: (2 * k + 1) & 0xff, abstractSyntax: SopClass.SecondaryCapture, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }));
+    const peer = await RawScu.connect(listener.port);
+    peer.send(associateRq({ contexts }));
+    // WHEN it waits for the answer
+    const answer = await answerWithin(peer, 3_000);
+    // THEN it gets one (A-ASSOCIATE-AC, -RJ or A-ABORT, or the connection closes), and another sender is served
+    const other = await echoscu('127.0.0.1', listener.port, { aec: 'DICOMS3', timeoutMs: 10_000 });
+    peer.destroy();
+    expect(answer).not.toBe('nothing');
+    expect(other.ok).toBe(true);
+  });
+
+  test('two C-STOREs pipelined in one write (no asynchronous operations negotiated) leave no partial file in the folder store', async () => {
+    // GIVEN the folder store and a peer that sends command + data of two instances without waiting for the first response
+    const work = await makeWorkDir('rel-regress-');
+    const store = join(work, 'store');
+    listener = await startListener({ STORAGE_URL: `file://${store}` });
+    const peer = await RawScu.connect(listener.port);
+    await peer.associate({ contexts: [{ id: 1, abstractSyntax: SopClass.SecondaryCapture, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }] });
+    const [a, b] = [buildInstance(), buildInstance()];
+    const message = (i: ReturnType<typeof buildInstance>, id: number) => [
+      pdata(1, true, true, commandSet({ sopClassUid: SopClass.SecondaryCapture, commandField: 1, messageId: id, sopInstanceUid: i.info.sopInstanceUid, hasDataSet: true })),
+      pdata(1, false, true, i.bytes.subarray(dataSetOffset(i.bytes))),
+    ];
+    // WHEN both go out in one write, and the association ends however the listener ends it
+    peer.send(Buffer.concat([...message(a, 1), ...message(b, 2)]));
+    await Promise.race([peer.closed, sleep(3_000)]);
+    peer.destroy();
+    await sleep(1_000);
+    // THEN no temporary file stays behind (the README: "no partial file")
+    expect(await partialFiles(store)).toEqual([]);
+  });
+
+  test('fuzz cases 13 and 175 of seed 20260607 leave no partial file and no association counted open', async () => {
+    const work = await makeWorkDir('rel-regress-');
+    const store = join(work, 'store');
+    listener = await startListener({ STORAGE_URL: `file://${store}`, DICOM_IDLE_TIMEOUT_SECONDS: '2', DICOM_STALL_TIMEOUT_SECONDS: '2' });
+    const cases = [13, 175].map((i) => generateCase(20260607, i));
+    for (const c of cases) await runCase(listener.port, c);
+    await sleep(3_000);
+    expect({ partials: await partialFiles(store), active: await activeAssociations(listener) }, cases.map(describeCase).join('\n')).toEqual({ partials: [], active: 0 });
+  });
+
+  test('ARTIM: a connection that trickles its A-ASSOCIATE-RQ one byte every 0.5 s is closed when the ARTIM timeout expires', async () => {
+    // GIVEN a 2 s ARTIM timeout
+    const work = await makeWorkDir('rel-regress-');
+    listener = await startListener({ STORAGE_URL: `file://${work}/store`, DICOM_ARTIM_TIMEOUT_SECONDS: '2' });
+    const peer = await RawScu.connect(listener.port);
+    const rq = associateRq({ contexts: VERIFICATION });
+    const started = Date.now();
+    // WHEN it sends the request one byte at a time, never finishing within 8 s
+    for (let i = 0; i < 16 && !peer.isClosed; i++) {
+      peer.send(rq.subarray(i, i + 1));
+      await sleep(500);
+    }
+    const closedAfter = peer.isClosed ? 'closed' : 'open';
+    peer.destroy();
+    // THEN the listener closed it (PS3.8 9.1.5: ARTIM runs from the transport connection to the A-ASSOCIATE-RQ, whatever arrives meanwhile)
+    expect(closedAfter).toBe('closed');
+    expect(Date.now() - started).toBeGreaterThan(1_500);
+  });
+
+  test('slowloris: an association that trickles a PDU one byte every 0.5 s is aborted by the idle/stall timeouts instead of holding its slot forever', async () => {
+    // GIVEN 2 s idle and stall timeouts
+    const work = await makeWorkDir('rel-regress-');
+    listener = await startListener({ STORAGE_URL: `file://${work}/store`, DICOM_IDLE_TIMEOUT_SECONDS: '2', DICOM_STALL_TIMEOUT_SECONDS: '2' });
+    const peer = await RawScu.connect(listener.port);
+    await peer.associate({ contexts: VERIFICATION });
+    const echo = pdata(1, true, true, commandSet({ sopClassUid: '1.2.840.10008.1.1', commandField: 0x0030, messageId: 1, hasDataSet: false }));
+    // WHEN it sends a C-ECHO-RQ one byte every 0.5 s (it would take 40 s)
+    for (let i = 0; i < 20 && !peer.isClosed; i++) {
+      peer.send(echo.subarray(i, i + 1));
+      await sleep(500);
+    }
+    const state = peer.isClosed ? 'closed' : 'open';
+    peer.destroy();
+    // THEN within 10 s the listener has aborted it
+    expect(state).toBe('closed');
+  });
+});
