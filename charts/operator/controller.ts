@@ -254,16 +254,25 @@ export class DestinationController {
         if (status === 409 && attempt < conflictRetries) {
           // Our copy was stale (someone wrote in between): read it again and redo the whole reconcile.
           this.log('info', 'conflict; retrying with a fresh read', { destination: key, attempt: attempt + 1 });
-          destination = await this.readDestination(namespace, name).catch(() => undefined);
-          if (destination === undefined) return;
+          try {
+            destination = await this.readDestination(namespace, name);
+          } catch (readError) {
+            this.retryLater(key, readError);
+            return;
+          }
           continue;
         }
+        // A 404 because the destination itself is gone (deleted mid-reconcile) needs nothing more.
         if (status === 404 && (await this.readDestination(namespace, name).catch(() => 'unknown')) === undefined) return;
-        const delayMs = this.queue.addRateLimited(key);
-        this.log('error', 'reconcile failed; retrying after a delay', { destination: key, status, delayMs, error: (error as Error).message });
+        this.retryLater(key, error);
         return;
       }
     }
+  }
+
+  private retryLater(key: string, error: unknown): void {
+    const delayMs = this.queue.addRateLimited(key);
+    this.log('error', 'reconcile failed; retrying after a delay', { destination: key, status: httpStatus(error), delayMs, error: (error as Error)?.message ?? String(error) });
   }
 
   private async readDestination(namespace: string, name: string): Promise<DicomDestination | undefined> {

@@ -249,6 +249,18 @@ describe('retry paths against the API stand-in', () => {
     expect(between.filter((request) => request.method === 'GET' && request.path === `${CR_PATH}/st-marys`)).toHaveLength(1);
   });
 
+  test('a fresh read that fails after a conflict puts the key back with backoff, not away', async () => {
+    // GIVEN a 409 on the status write, then a 500 on the fresh read
+    const { api, logs } = await startController((stand) => {
+      stand.create(sampleManifest());
+      stand.failNext((request) => request.method === 'PATCH' && request.path.endsWith('/status'), 409);
+      stand.failNext((request) => request.method === 'GET' && request.path === `${CR_PATH}/st-marys`, 500);
+    });
+    // THEN the destination is retried later and its status lands
+    await eventually(() => destinationIn(api)['status'], 5000, 'a status');
+    expect(logs.filter((entry) => entry.message === 'reconcile failed; retrying after a delay').map((entry) => entry.fields['status'])).toEqual([500]);
+  });
+
   test('a real stale read: an edit it never saw makes the API server refuse the write, and the fresh read wins', async () => {
     // GIVEN a reconciled destination whose cached copy then goes stale (changed without a watch event)
     const { api, controller } = await startController((stand) => stand.create(sampleManifest()));
