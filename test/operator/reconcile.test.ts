@@ -1,8 +1,12 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import type { DicomDestination, KubeObject } from '../../charts/operator/dicom-destination.ts';
 import { childReferences, type ReconcileInput, reconcile } from '../../charts/operator/reconcile.ts';
+import { decideAccess } from '../../listener/access-policy.ts';
+import { LISTENER_ENV, loadConfig } from '../../listener/config.ts';
 import { readManifestFiles } from '../charts/manifest-files.ts';
 import { envOf, find, type Loose, minimalDestination, REPO_ROOT, sampleDestination, SETTINGS } from './fixtures.ts';
 import { fargateViolations, schemaValidate, unknownFields } from './schemas.ts';
@@ -142,6 +146,44 @@ describe('reconcile: a new DicomDestination', () => {
 
   test('is deterministic: the same input renders the same children', () => {
     expect(run(destination).desired).toEqual(result.desired);
+  });
+});
+
+describe('reconcile: the contract with the listener', () => {
+  // Read by the OpenTelemetry and AWS SDKs rather than by the listener's own code.
+  const SDK_VARIABLES = ['OTEL_SERVICE_NAME', 'OTEL_RESOURCE_ATTRIBUTES', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_TRACES_EXPORTER', 'OTEL_LOGS_EXPORTER', 'AWS_REGION'];
+
+  test('every variable a destination sets is one the listener or an SDK reads', () => {
+    const env = envOf(find(run(sampleDestination()).desired, 'Deployment', 'st-marys'));
+    const known = new Set([...LISTENER_ENV.map((variable) => variable.name), ...SDK_VARIABLES]);
+    expect(Object.keys(env).filter((name) => !known.has(name))).toEqual([]);
+  });
+
+  test('the listener starts with what a destination renders, and routes and admits as the spec says', () => {
+    // GIVEN a destination with per-AE routing, rendered
+    const destination = minimalDestination('routed', {
+      aeTitles: [{ aeTitle: 'MAIN' }, { aeTitle: 'CT', callingAeTitles: ['CT_1'], prefix: 'ct', keyTemplate: '{prefix}/{SOPInstanceUID}.dcm' }],
+      callingAeTitles: ['PACS'],
+      storage: { url: 's3://dicom-bucket/site' },
+    });
+    const desired = run(destination).desired;
+    // AND its policy file where the pod would mount it
+    const dir = mkdtempSync(path.join(tmpdir(), 'operator-policy-'));
+    try {
+      const file = path.join(dir, 'policy.yaml');
+      writeFileSync(file, find(desired, 'ConfigMap', 'routed-policy')['data']['policy.yaml']);
+      // WHEN the listener loads its configuration from the pod's env
+      const config = loadConfig({ ...envOf(find(desired, 'Deployment', 'routed')), DICOM_POLICY_FILE: file }, dir);
+      // THEN each AE title stores where the spec says, and admits whom the spec says
+      expect(config.access.calledAes.get('MAIN')?.storage).toEqual({ kind: 's3', bucket: 'dicom-bucket', prefix: 'site' });
+      expect(config.access.calledAes.get('CT')).toMatchObject({ storage: { kind: 's3', bucket: 'dicom-bucket', prefix: 'ct' }, keyTemplate: '{prefix}/{SOPInstanceUID}.dcm' });
+      expect(decideAccess(config.access, 'MAIN', 'PACS', '10.0.0.1')).toBe('allowed');
+      expect(decideAccess(config.access, 'MAIN', 'CT_1', '10.0.0.1')).toBe('calling-ae-not-recognized');
+      expect(decideAccess(config.access, 'CT', 'CT_1', '10.0.0.1')).toBe('allowed');
+      expect(decideAccess(config.access, 'CT', 'PACS', '10.0.0.1')).toBe('calling-ae-not-recognized');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
