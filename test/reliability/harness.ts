@@ -146,6 +146,20 @@ async function storedState(store: StoreView, i: Sent): Promise<Stored> {
   }
 }
 
+/** Maps with at most `limit` calls in flight, keeping the order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 export async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -208,6 +222,11 @@ export async function checkInvariants(o: CheckOptions): Promise<CheckResult> {
   const violations: string[] = [];
   const killed = o.orphanedBySigkill ?? new Set<string>();
   const settleMs = o.settleMs ?? 40_000;
+  const t0 = Date.now();
+  const phases: Record<string, number> = {};
+  const mark = (name: string) => {
+    phases[name] = Number(((Date.now() - t0) / 1000).toFixed(1));
+  };
 
   // 1. Open uploads drain (the listener retries aborts in the background for ~32 s).
   const remaining = await pollUntil(
@@ -219,14 +238,16 @@ export async function checkInvariants(o: CheckOptions): Promise<CheckResult> {
   for (const u of remaining) violations.push(`upload left open: ${u.key} (${u.id})`);
   const killedOpen = (await o.store.openUploads()).filter((u) => killed.has(u.id));
   for (const u of killedOpen) await o.store.reclaim?.(u);
+  mark('settled');
 
   // 2. Acknowledged means stored, byte for byte; nothing stored differs from what was sent.
   let stored = 0;
   let storedUnacknowledged = 0;
   let lost = 0;
   let corrupt = 0;
-  for (const a of o.attempts) {
-    const state = await storedState(o.store, a.instance);
+  const states = await mapLimit(o.attempts, 16, (a) => storedState(o.store, a.instance));
+  o.attempts.forEach((a, k) => {
+    const state = states[k]!;
     if (state === 'identical') stored += 1;
     if (state === 'identical' && a.status !== 0) storedUnacknowledged += 1;
     if (state === 'different') {
@@ -237,23 +258,25 @@ export async function checkInvariants(o: CheckOptions): Promise<CheckResult> {
       lost += 1;
       violations.push(`acknowledged but ${state}: ${o.store.keyFor(a.instance)}`);
     }
-  }
-
+  });
+  mark('compared');
   // 3. Healthy again.
   if (!(await isHealthy(o.listener, o.aec))) violations.push('listener not healthy after the fault (/healthz or C-ECHO failed)');
 
   // 4. Resending what was not acknowledged completes the study.
   const toResend = o.attempts.filter((a) => a.status !== 0).map((a) => a.instance);
+  mark('healthy');
   const resent = await o.resend(toResend);
+  mark('resent');
   for (const r of resent) if (r.status !== 0) violations.push(`resend of ${r.instance.sopInstanceUid} answered ${r.status === null ? 'nothing' : `0x${r.status.toString(16)}`}`);
   let complete = true;
-  for (const a of o.attempts) {
-    const state = await storedState(o.store, a.instance);
-    if (state !== 'identical') {
+  const finalStates = await mapLimit(o.attempts, 16, (a) => storedState(o.store, a.instance));
+  o.attempts.forEach((a, k) => {
+    if (finalStates[k] !== 'identical') {
       complete = false;
-      violations.push(`after the resend, ${o.store.keyFor(a.instance)} is ${state}`);
+      violations.push(`after the resend, ${o.store.keyFor(a.instance)} is ${finalStates[k]}`);
     }
-  }
+  });
   const afterResend = await pollUntil(
     async () => (await o.store.openUploads()).filter((u) => !killed.has(u.id)),
     (open) => open.length === 0,
@@ -261,6 +284,8 @@ export async function checkInvariants(o: CheckOptions): Promise<CheckResult> {
     500,
   );
   for (const u of afterResend) if (!remaining.some((r) => r.id === u.id)) violations.push(`upload left open after the resend: ${u.key}`);
+  mark('done');
+  if (process.env.RELIABILITY_DEBUG) console.log(`[reliability] ${o.scenario} check phases (s): ${JSON.stringify(phases)}`);
 
   const figures: Figures = {
     scenario: o.scenario,
