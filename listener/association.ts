@@ -100,6 +100,10 @@ export class DicomAssociation extends Scp {
   }
 
   override associationRequested(association: DimseAssociation): void {
+    this.#guard(() => this.#associationRequested(association));
+  }
+
+  #associationRequested(association: DimseAssociation): void {
     this.#callingAeTitle = association.getCallingAeTitle();
     this.#calledAeTitle = association.getCalledAeTitle();
     this.#trace.identify(this.#callingAeTitle, this.#calledAeTitle);
@@ -109,6 +113,16 @@ export class DicomAssociation extends Scp {
       // Copied: setResult rewrites the library's live array.
       transferSyntaxUids: [...context.getTransferSyntaxUids()],
     }));
+    // PS3.8 9.3.2.2: presentation context IDs are unique odd numbers. A request that breaks this
+    // cannot be answered context by context, so it is aborted at once rather than left hanging.
+    const ids = contexts.map((context) => context.id);
+    // dcmjs-dimse renumbers a repeated ID past the last one, so a renumbered ID shows up above 255.
+    if (new Set(ids).size !== ids.length || ids.some((id) => id % 2 === 0 || id > 255)) {
+      this.#outcome = 'protocol-error';
+      this.#connection.emit('violation', 'bad-presentation-context-id');
+      this.#connection.abort(6);
+      return;
+    }
     const decision = negotiate(
       { callingAeTitle: this.#callingAeTitle, calledAeTitle: this.#calledAeTitle, peerAddress: this.#connection.remoteAddress, contexts },
       this.#services.policy,
@@ -148,6 +162,10 @@ export class DicomAssociation extends Scp {
   }
 
   override associationReleaseRequested(): void {
+    this.#guard(() => this.#associationReleaseRequested());
+  }
+
+  #associationReleaseRequested(): void {
     this.#outcome = 'released';
     this.#interrupt();
     this.sendAssociationReleaseResponse();
@@ -161,6 +179,10 @@ export class DicomAssociation extends Scp {
   }
 
   override cEchoRequest(request: CEchoRequest, callback: (response: CEchoResponse) => void): void {
+    this.#guard(() => this.#cEchoRequest(request, callback));
+  }
+
+  #cEchoRequest(request: CEchoRequest, callback: (response: CEchoResponse) => void): void {
     const response = responses.CEchoResponse.fromRequest(request);
     response.setStatus(DimseStatus.Success);
     this.#trace.startOperation('C-ECHO').end(Status.Success);
@@ -222,6 +244,10 @@ export class DicomAssociation extends Scp {
   }
 
   override cStoreRequest(request: CStoreRequest, callback: (response: CStoreResponse) => void): void {
+    this.#guard(() => this.#cStoreRequest(request, callback));
+  }
+
+  #cStoreRequest(request: CStoreRequest, callback: (response: CStoreResponse) => void): void {
     const result = this.#results.get(request);
     // No result means the request carried no data set or storing failed unexpectedly.
     const outcome = result?.outcome ?? outcomeFor(new Error('no data set'));
@@ -247,6 +273,21 @@ export class DicomAssociation extends Scp {
     this.#operations.get(request)?.end(outcome.status, { [Attr.bytes]: result?.bytes ?? 0, ...(key ? { [Attr.storageKey]: key } : {}) }, outcome.status === Status.Success ? undefined : outcome.reason);
     this.#connection.setPhase('idle');
     callback(response);
+  }
+
+  /**
+   * dcmjs-dimse emits these events through an async emitter, so an exception in a handler would
+   * become an unhandled rejection and leave the association hanging. Any such failure aborts it.
+   */
+  #guard(handler: () => void): void {
+    try {
+      handler();
+    } catch (error) {
+      this.#outcome = 'protocol-error';
+      this.#services.log.error('association-handler-failed', { peer: this.#connection.remoteAddress, message: (error as Error).message });
+      this.#interrupt();
+      this.#connection.abort();
+    }
   }
 
   /** Fails the instance in flight, if any: it will never be acknowledged. */

@@ -18,12 +18,25 @@ export interface ConnectionLimits {
  */
 export type Phase = 'awaiting-request' | 'idle' | 'receiving' | 'storing';
 
-export type Violation = 'pdu-too-large' | 'unknown-pdu-type' | 'bad-pdu-length' | 'artim-timeout' | 'idle-timeout' | 'stall-timeout';
+export type Violation = 'pdu-too-large' | 'unknown-pdu-type' | 'unexpected-pdu' | 'bad-pdu-length' | 'artim-timeout' | 'idle-timeout' | 'stall-timeout';
 
 const A_ASSOCIATE_RQ = 0x01;
 const P_DATA_TF = 0x04;
+const A_ABORT = 0x07;
+/** What an acceptor may receive once associated (PS3.8 9.2 state table): data, release, abort. */
+const ASSOCIATED_PDUS = new Set([P_DATA_TF, 0x05, A_ABORT]);
 /** Only an A-ASSOCIATE-RQ may be larger than fixed-size control PDUs; 256 KiB fits any sane proposal. */
 const MAX_ASSOCIATE_RQ_LENGTH = 256 * 1024;
+/** PS3.8 9.3.8 A-ABORT reasons: 0 not specified, 1 unrecognized PDU, 2 unexpected PDU, 6 invalid PDU parameter value. */
+const ABORT_REASON: Record<Violation, number> = {
+  'pdu-too-large': 6,
+  'bad-pdu-length': 6,
+  'unknown-pdu-type': 1,
+  'unexpected-pdu': 2,
+  'artim-timeout': 0,
+  'idle-timeout': 0,
+  'stall-timeout': 0,
+};
 const FIXED_LENGTH_PDUS = new Set([0x05, 0x06, 0x07]);
 const KNOWN_PDUS = new Set([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07]);
 
@@ -45,7 +58,10 @@ export class DicomConnection extends EventEmitter {
   #expected = -1;
   #pauses = 0;
   #phase: Phase = 'awaiting-request';
-  #lastActivity = Date.now();
+  /** When the association last made progress: a whole PDU received, or storage holding us back. */
+  #lastProgress = Date.now();
+  readonly #connectedAt = Date.now();
+  #associated = false;
   #timer: NodeJS.Timeout;
   #closed = false;
 
@@ -71,9 +87,17 @@ export class DicomConnection extends EventEmitter {
     return this.#phase;
   }
 
+  /**
+   * Moves to `phase`. While `storing`, the sender is waiting for our response: with no
+   * asynchronous operations negotiated it must not send more, and if it pipelines anyway its
+   * PDUs wait unread until the response has gone out, so one C-STORE never overlaps another.
+   */
   setPhase(phase: Phase): void {
+    if (phase === 'storing' && this.#phase !== 'storing') this.pause();
+    const wasStoring = this.#phase === 'storing';
     this.#phase = phase;
-    this.#lastActivity = Date.now();
+    this.#lastProgress = Date.now();
+    if (wasStoring && phase !== 'storing') this.resume();
   }
 
   /** Storage is behind: stop delivering PDUs and stop reading the socket. Calls nest. */
@@ -83,7 +107,7 @@ export class DicomConnection extends EventEmitter {
 
   resume(): void {
     if (this.#pauses === 0 || --this.#pauses > 0) return;
-    this.#lastActivity = Date.now();
+    this.#lastProgress = Date.now();
     this.#deliver();
     if (this.#pauses === 0 && !this.#closed) this.socket.resume();
   }
@@ -111,7 +135,6 @@ export class DicomConnection extends EventEmitter {
   }
 
   #receive(chunk: Buffer): void {
-    this.#lastActivity = Date.now();
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     this.#deliver();
@@ -124,14 +147,19 @@ export class DicomConnection extends EventEmitter {
         const header = this.#peek(6);
         const type = header[0]!;
         const length = header.readUInt32BE(2);
-        const violation = this.#check(type, length);
+        const violation = this.#check(type, length) ?? this.#sequenceViolation(type);
         if (violation) return this.#violate(violation);
         this.#expected = 6 + length;
       }
       if (this.#buffered < this.#expected) return;
       const pdu = this.#take(this.#expected);
       this.#expected = -1;
-      if (pdu[0] === A_ASSOCIATE_RQ && this.#phase === 'awaiting-request') this.setPhase('idle');
+      // Bytes alone are no progress: a sender trickling one byte at a time must still time out.
+      this.#lastProgress = Date.now();
+      if (pdu[0] === A_ASSOCIATE_RQ && !this.#associated) {
+        this.#associated = true;
+        this.setPhase('idle');
+      }
       this.emit('data', pdu);
     }
   }
@@ -144,11 +172,16 @@ export class DicomConnection extends EventEmitter {
     return undefined;
   }
 
+  /** Before the A-ASSOCIATE-RQ only it (or an A-ABORT) may come; after it, never a second one. */
+  #sequenceViolation(type: number): Violation | undefined {
+    if (!this.#associated) return type === A_ASSOCIATE_RQ || type === A_ABORT ? undefined : 'unexpected-pdu';
+    return ASSOCIATED_PDUS.has(type) ? undefined : 'unexpected-pdu';
+  }
+
   #violate(violation: Violation): void {
     this.#chunks = [];
     this.#buffered = 0;
     this.emit('violation', violation);
-    // PS3.8 9.3.8: reason 1 "unrecognized PDU", 6 "invalid PDU parameter value", 0 "not specified".
     if (this.#phase === 'awaiting-request' && violation === 'artim-timeout') this.socket.destroy();
     else this.abort(violation === 'unknown-pdu-type' ? 1 : violation.endsWith('timeout') ? 0 : 6);
   }
@@ -193,16 +226,17 @@ export class DicomConnection extends EventEmitter {
 
   #checkTimers(): void {
     if (this.#closed) return;
-    const quiet = Date.now() - this.#lastActivity;
+    const quiet = Date.now() - this.#lastProgress;
     switch (this.#phase) {
       case 'awaiting-request':
-        if (quiet >= this.#limits.artimTimeoutMs) this.#violate('artim-timeout');
+        // PS3.8 9.1.5: ARTIM runs from the transport connection to the A-ASSOCIATE-RQ, whatever arrives meanwhile.
+        if (Date.now() - this.#connectedAt >= this.#limits.artimTimeoutMs) this.#violate('artim-timeout');
         return;
       case 'idle':
         if (quiet >= this.#limits.idleTimeoutMs) this.#violate('idle-timeout');
         return;
       case 'receiving':
-        if (this.#pauses > 0) this.#lastActivity = Date.now();
+        if (this.#pauses > 0) this.#lastProgress = Date.now();
         else if (quiet >= this.#limits.stallTimeoutMs) this.#violate('stall-timeout');
         return;
       case 'storing':
