@@ -10,10 +10,10 @@ import { storescu } from '../support/dcmtk.ts';
 import { startFaultProxy, type FaultProxy, type S3Operation } from '../support/fault-proxy.ts';
 import { startListener, type ListenerProcess } from '../support/listener-process.ts';
 import { startOrthanc, type OrthancClient } from '../support/orthanc.ts';
-import { awsEnv, createBucket, emptyBucket, listOpenMultipartUploads } from '../support/s3.ts';
+import { awsEnv, createBucket, emptyBucket, headObject, listKeys, listOpenMultipartUploads } from '../support/s3.ts';
 import { makeWorkDir, removeWorkDir } from '../support/work-dir.ts';
 import { startDimseTap, type DimseTap } from './dimse-tap.ts';
-import { attemptsFrom, buildStudy, checkInvariants, pollUntil, s3View, storescuResend, type Attempt, type Sent } from './harness.ts';
+import { attemptsFrom, buildStudy, checkInvariants, mapLimit, pollUntil, s3View, storescuResend, type Attempt, type Sent } from './harness.ts';
 
 const PHI = { patientName: 'ZZFAULT^HILDEGARD', patientId: 'MRN-FAULT-99120', patientBirthDate: '19270302', accessionNumber: 'ACC-FAULT-7781' };
 const CANARIES = ['ZZFAULT', 'HILDEGARD', 'MRN-FAULT-99120', '19270302', 'ACC-FAULT-7781'];
@@ -270,9 +270,15 @@ describe('storage faults: what was acknowledged is stored, nothing is left open,
     });
   });
 
-  test('no patient name, ID, birth date or accession number in anything the listeners logged during the faults', () => {
-    const text = [direct, proxied].map((l) => l.stdoutLines.join('\n') + l.stderr()).join('\n');
-    expect(text.length).toBeGreaterThan(1000);
-    for (const canary of CANARIES) expect(text.includes(canary), canary).toBe(false);
+  test('no patient name, ID, birth date or accession number in the listener logs, the object keys or the S3 metadata after the faults', async () => {
+    const logs = [direct, proxied].map((l) => l.stdoutLines.join('\n') + l.stderr()).join('\n');
+    const keys = await listKeys(bucket);
+    const metadata = await mapLimit(keys, 16, async (key) => JSON.stringify((await headObject(bucket, key)).Metadata));
+    const places = { logs, keys: keys.join('\n'), metadata: metadata.join('\n') };
+    expect(logs.length).toBeGreaterThan(1000);
+    expect(keys.length).toBeGreaterThan(100);
+    for (const [place, text] of Object.entries(places)) {
+      for (const canary of CANARIES) expect(text.includes(canary), `${canary} in ${place}`).toBe(false);
+    }
   });
 });

@@ -25,9 +25,17 @@ function pduTypes(bytes: Buffer): number[] {
   return out;
 }
 
-export async function runCase(port: number, c: FuzzCase, { quietMs = 250, maxMs = 4_000 } = {}): Promise<CaseOutcome> {
+export interface CaseOptions {
+  quietMs?: number;
+  maxMs?: number;
+  /** Opens the connection (default plain TCP to 127.0.0.1:port), e.g. a TLS socket; resolves on `readyEvent`. */
+  connect?: (port: number) => net.Socket;
+  readyEvent?: 'connect' | 'secureConnect';
+}
+
+export async function runCase(port: number, c: FuzzCase, { quietMs = 250, maxMs = 4_000, connect, readyEvent = 'connect' }: CaseOptions = {}): Promise<CaseOutcome> {
   const started = Date.now();
-  const socket = net.connect({ host: '127.0.0.1', port });
+  const socket = connect ? connect(port) : net.connect({ host: '127.0.0.1', port });
   socket.setNoDelay(true);
   const received: Buffer[] = [];
   let lastActivity = Date.now();
@@ -43,7 +51,7 @@ export async function runCase(port: number, c: FuzzCase, { quietMs = 250, maxMs 
     resolve();
   }));
   await new Promise<void>((resolve) => {
-    socket.once('connect', () => resolve());
+    socket.once(readyEvent, () => resolve());
     socket.once('error', () => {
       connectFailed = true;
       resolve();
@@ -82,6 +90,7 @@ export interface FuzzRunOptions {
   /** Called before each case; return false to stop the run (e.g. the listener died). */
   keepGoing?: () => boolean;
   onCase?: (c: FuzzCase, o: CaseOutcome) => void;
+  caseOptions?: CaseOptions;
 }
 
 export interface FuzzRunResult {
@@ -106,7 +115,7 @@ export async function runFuzz(o: FuzzRunOptions): Promise<FuzzRunResult> {
       }
       const c = generateCase(o.seed, next++);
       inFlight.set(c.index, c);
-      const outcome = await runCase(o.port, c);
+      const outcome = await runCase(o.port, c, o.caseOptions);
       outcomes.push(outcome);
       o.onCase?.(c, outcome);
       if (o.keepGoing && !o.keepGoing()) {
