@@ -71,7 +71,7 @@ describe(`fuzzing the DICOM port (seed ${SEED}, ${CASES} cases)`, () => {
       writeFileSync(report, [`listener exited ${JSON.stringify(died)}`, ...run.inFlight.map(describeCase), listener.stderr()].join('\n'));
       console.log(`[fuzz] LISTENER DIED; cases in flight:\n${run.inFlight.map(describeCase).join('\n')}\nstderr:\n${listener.stderr().slice(-4000)}`);
     }
-  });
+  }, Math.max(180_000, CASES * 300));
 
   afterAll(async () => {
     await listener?.stop().catch(() => undefined);
