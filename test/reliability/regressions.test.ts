@@ -1,7 +1,7 @@
-// Listener bugs found by the reliability suite, one failing test each, kept apart so that
-// the rest of test/reliability stays green while they are open. Each test names what
-// breaks; docs/reliability.md lists them with their probable cause. When a fix lands the
-// test passes as it is: it stays, as the regression test.
+// Listener bugs found by the reliability suite, one test each, kept apart so that the rest
+// of test/reliability stays green while a bug is open. Each test names what breaks;
+// docs/reliability.md lists them with their cause and whether the fix has landed. A fixed
+// bug's test stays here as its regression test.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -35,7 +35,7 @@ async function answerWithin(scu: RawScu, ms: number): Promise<number | 'closed' 
   }
 }
 
-describe('regressions: open listener bugs (each test fails until its fix lands)', () => {
+describe('regressions: listener bugs found by the reliability suite', () => {
   let listener: ListenerProcess | undefined;
 
   afterEach(async () => {
@@ -108,6 +108,28 @@ describe('regressions: open listener bugs (each test fails until its fix lands)'
     peer.destroy();
     await sleep(1_000);
     // THEN no temporary file stays behind (the README: "no partial file")
+    expect(await partialFiles(store)).toEqual([]);
+  });
+
+  test('an A-ABORT arriving in the same segment as the data fragment that opens the object leaves no partial file in the folder store', async () => {
+    // GIVEN the folder store, and a sender that starts an instance and aborts at once (an operator cancelling a send)
+    const work = await makeWorkDir('rel-regress-');
+    const store = join(work, 'store');
+    listener = await startListener({ STORAGE_URL: `file://${store}` });
+    const peer = await RawScu.connect(listener.port);
+    await peer.associate({ contexts: [{ id: 1, abstractSyntax: SopClass.SecondaryCapture, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }] });
+    const { bytes, info } = buildInstance();
+    const dataSet = bytes.subarray(dataSetOffset(bytes));
+    // WHEN the command, the first 2000 bytes of the data set (enough to name and open the object) and an A-ABORT go in one write
+    peer.send(Buffer.concat([
+      pdata(1, true, true, commandSet({ sopClassUid: SopClass.SecondaryCapture, commandField: 1, messageId: 1, sopInstanceUid: info.sopInstanceUid, hasDataSet: true })),
+      pdata(1, false, false, dataSet.subarray(0, 2000)),
+      Buffer.from([PduType.Abort, 0, 0, 0, 0, 4, 0, 0, 0, 0]),
+    ]));
+    await Promise.race([peer.closed, sleep(3_000)]);
+    peer.destroy();
+    await sleep(1_000);
+    // THEN the temporary file is gone (FileObjectWriter.abort must not run before the file it removes exists)
     expect(await partialFiles(store)).toEqual([]);
   });
 
