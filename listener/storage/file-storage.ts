@@ -43,23 +43,17 @@ class FileObjectWriter implements ObjectWriter {
   readonly #target: string;
   readonly #temporary: string;
   readonly #checksums = new StreamChecksums(Number.MAX_SAFE_INTEGER, false);
-  #handle: fs.FileHandle | undefined;
-  #opened: Promise<void> | undefined;
+  /** Opened at once, not in a stream `construct`: that runs a tick later, after an abort could already have cleaned up. */
+  readonly #opened: Promise<fs.FileHandle>;
 
   constructor(key: string, target: string) {
     this.#key = key;
     this.#target = target;
     this.#temporary = path.join(path.dirname(target), `.${path.basename(target)}.${crypto.randomUUID()}.partial`);
+    this.#opened = fs.mkdir(path.dirname(target), { recursive: true }).then(() => fs.open(this.#temporary, 'wx'));
+    this.#opened.catch(() => undefined);
     this.stream = new Writable({
       highWaterMark: 1024 * 1024,
-      construct: (callback) => {
-        this.#opened = fs.mkdir(path.dirname(target), { recursive: true })
-          .then(() => fs.open(this.#temporary, 'wx'))
-          .then((handle) => {
-            this.#handle = handle;
-          });
-        this.#opened.then(() => callback(), (error: unknown) => callback(asStorageError(error)));
-      },
       writev: (chunks, callback) => {
         const buffers = chunks.map(({ chunk }) => chunk as Buffer);
         for (const buffer of buffers) this.#checksums.update(buffer);
@@ -69,9 +63,10 @@ class FileObjectWriter implements ObjectWriter {
   }
 
   async #writeAll(buffers: Buffer[]): Promise<void> {
+    const handle = await this.#opened;
     let pending = buffers;
     while (pending.length > 0) {
-      const { bytesWritten } = await this.#handle!.writev(pending);
+      const { bytesWritten } = await handle.writev(pending);
       pending = remainder(pending, bytesWritten);
     }
   }
@@ -79,10 +74,9 @@ class FileObjectWriter implements ObjectWriter {
   async commit(): Promise<StoredObject> {
     try {
       await finished(this.stream);
-      const handle = this.#handle!;
+      const handle = await this.#opened;
       await handle.sync();
       await handle.close();
-      this.#handle = undefined;
       await fs.rename(this.#temporary, this.#target);
       const directory = await fs.open(path.dirname(this.#target), 'r');
       try {
@@ -100,9 +94,8 @@ class FileObjectWriter implements ObjectWriter {
   async abort(_reason: Error): Promise<void> {
     this.stream.destroy();
     // The temporary file may still be being created; remove it only once that has settled.
-    await this.#opened?.catch(() => undefined);
-    await this.#handle?.close().catch(() => undefined);
-    this.#handle = undefined;
+    const handle = await this.#opened.catch(() => undefined);
+    await handle?.close().catch(() => undefined);
     await fs.rm(this.#temporary, { force: true }).catch(() => undefined);
   }
 }
