@@ -118,9 +118,10 @@ describe('slowloris: slow senders are timed out without starving others', () => 
     work = await makeWorkDir('rel-slowloris-');
     listener = await startListener({
       STORAGE_URL: `file://${join(work, 'store')}`,
-      DICOM_ARTIM_TIMEOUT_SECONDS: '2',
-      DICOM_IDLE_TIMEOUT_SECONDS: '2',
-      DICOM_STALL_TIMEOUT_SECONDS: '2',
+      // 3 s: long enough for the normal sender to finish while every slow connection is still open, even on a busy runner.
+      DICOM_ARTIM_TIMEOUT_SECONDS: '3',
+      DICOM_IDLE_TIMEOUT_SECONDS: '3',
+      DICOM_STALL_TIMEOUT_SECONDS: '3',
     });
   });
 
@@ -159,14 +160,14 @@ describe('slowloris: slow senders are timed out without starving others', () => 
     const normalDoneMs = Date.now() - started;
     const stillOpenWhenNormalDone = slow.filter((s) => !s.scu.isClosed).length;
     // THEN it is served while the slow ones are still open, and every slow one is closed within timeout + 3 s
-    const closedAfter = await Promise.all(slow.map((s) => Promise.race([s.closedAt, sleep(8_000).then(() => Number.POSITIVE_INFINITY)])));
+    const closedAfter = await Promise.all(slow.map((s) => Promise.race([s.closedAt, sleep(10_000).then(() => Number.POSITIVE_INFINITY)])));
     for (const s of slow) s.scu.destroy();
     const violations: Record<string, number> = {};
     for (const l of listener.logs.filter((x) => x['event'] === 'association-violation')) violations[String(l['violation'])] = (violations[String(l['violation'])] ?? 0) + 1;
     recordFigures({ scenario: 'slowloris-100', normalDoneMs, stillOpenWhenNormalDone, slowestCloseMs: Math.max(...closedAfter), violations, peakRssMb: Math.round(listener.peakRssBytes() / MIB) });
     expect(normal.files.map((f) => f.status)).toEqual(study.map(() => 0));
     expect(stillOpenWhenNormalDone).toBeGreaterThan(90);
-    expect(Math.max(...closedAfter)).toBeLessThan(5_000);
+    expect(Math.max(...closedAfter)).toBeLessThan(6_000);
     expect(violations).toEqual({ 'artim-timeout': 70, 'idle-timeout': 15, 'stall-timeout': 15 });
     expect(listener.peakRssBytes()).toBeLessThan(RSS_LIMIT);
   });
