@@ -5,9 +5,10 @@
 // alternate A, B, B, A, A, B, ... so drift cancels, and the paired ratios B/A
 // are reported with their medians and ranges.
 //
-//   --workloads small,ct,ct-jpeg,mf150,conc4   (default small,ct)
+//   --workloads small,ct,ct-jpeg,mf150,conc4,conc16,mf2g   (default small,ct)
 //   --backends file,s3                          (default file; s3 starts Ceph)
-//   --reps N (default 7)  --smoke (tiny corpus)  --out DIR  --node-arg ARG (repeatable; both builds)
+//   --reps N (default 7)  --smoke (tiny corpus)  --out DIR
+//   --node-arg ARG (repeatable; both builds)  --a-node-arg / --b-node-arg ARG (one build only, e.g. a V8 flag under test)
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -31,10 +32,12 @@ const WORKLOADS: Record<string, { id: WorkloadId; set: SetName; lanes: number; l
   'ct-jpeg': { id: 'ct-jpeg', set: 'ctJpeg', lanes: 1, label: 'CT JPEG Lossless' },
   mf150: { id: 'mf150', set: 'mf150', lanes: 1, label: '150 MB' },
   conc4: { id: 'conc4', set: 'ct', lanes: 4, label: 'CT, 4 associations' },
+  conc16: { id: 'conc16', set: 'ct', lanes: 16, label: 'CT, 16 associations' },
+  mf2g: { id: 'mf2g', set: 'mf2g', lanes: 1, label: '2 GiB' },
 };
 
 function parse(argv: string[]) {
-  const o = { a: 'dist/listener/main.js', b: '', workloads: ['small', 'ct'], backends: ['file'], reps: 7, smoke: false, out: undefined as string | undefined, nodeArgs: [] as string[] };
+  const o = { a: 'dist/listener/main.js', b: '', workloads: ['small', 'ct'], backends: ['file'], reps: 7, smoke: false, out: undefined as string | undefined, nodeArgs: [] as string[], aNodeArgs: [] as string[], bNodeArgs: [] as string[] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = () => argv[++i] ?? (() => { throw new Error(`${a} needs a value`); })();
@@ -46,6 +49,8 @@ function parse(argv: string[]) {
     else if (a === '--smoke') o.smoke = true;
     else if (a === '--out') o.out = v();
     else if (a === '--node-arg') o.nodeArgs.push(v());
+    else if (a === '--a-node-arg') o.aNodeArgs.push(v());
+    else if (a === '--b-node-arg') o.bNodeArgs.push(v());
     else throw new Error(`unknown option ${a}`);
   }
   if (!o.b) throw new Error('--b PATH/dist/listener/main.js is required');
@@ -58,7 +63,10 @@ async function main(): Promise<number> {
   const o = parse(process.argv.slice(2));
   if (!isNetworkIsolated()) throw new Error('ab: the network is not isolated; run it with `npm run bench -- ab ...`');
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(REPO_ROOT, p));
-  const variants: [Variant, Variant] = [{ name: 'A', entry: abs(o.a) }, { name: 'B', entry: abs(o.b) }];
+  const variants: [Variant, Variant] = [
+    { name: 'A', entry: abs(o.a), nodeArgs: o.aNodeArgs },
+    { name: 'B', entry: abs(o.b), nodeArgs: o.bNodeArgs },
+  ];
   const work = mkdtempSync(join(tmpdir(), 'dicom-ab-'));
   const cephDir = join(work, 'ceph');
   const needS3 = o.backends.includes('s3');
@@ -74,7 +82,7 @@ async function main(): Promise<number> {
       work,
       corpus,
       ceph: settings,
-      bucket: needS3 ? await createBucket('ab', s3) : 'unused',
+      bucket: needS3 ? await createBucket('ab-bench', s3) : 'unused',
       s3,
       logConfig: writeLogConfig(work),
       log,
@@ -113,8 +121,9 @@ async function main(): Promise<number> {
     const out = o.out ?? mkdtempSync(join(tmpdir(), 'dicom-ab-report-'));
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'ab.json'), `${JSON.stringify({ a: o.a, b: o.b, runs }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
-    writeFileSync(join(out, 'ab.txt'), `A = ${o.a}\nB = ${o.b}\n${lines.join('\n')}\n`);
-    process.stdout.write(`A = ${o.a}\nB = ${o.b}\n${lines.join('\n')}\n(raw runs: ${join(out, 'ab.json')})\n`);
+    const head = `A = ${o.a} ${o.aNodeArgs.join(' ')}\nB = ${o.b} ${o.bNodeArgs.join(' ')}\n`;
+    writeFileSync(join(out, 'ab.txt'), `${head}${lines.join('\n')}\n`);
+    process.stdout.write(`${head}${lines.join('\n')}\n(raw runs: ${join(out, 'ab.json')})\n`);
     return runs.some((r) => !r.ok) ? 1 : 0;
   } finally {
     if (needS3) await stopCeph(cephDir).catch(() => undefined);

@@ -3,12 +3,14 @@
 //   bash bench/run.sh             full run: writes docs/benchmarks.md and bench/results/latest.json
 //   bash bench/run.sh --smoke     tiny counts, one repetition: checks the harness, never judges speed
 //   bash bench/run.sh --profile   the listener under --cpu-prof on the 9 KB and CT workloads
-//   options: --reps N, --only small,ct,... (blocks by their first workload), --out DIR, --keep
+//   bash bench/run.sh --render bench/results/latest.json   re-render docs/benchmarks.md from saved results
+//   options: --reps N, --only small,ct,... (blocks by their first workload), --out DIR, --keep,
+//            --listener-entry PATH/main.js and --listener-node-arg ARG (what-if runs of another build; partial mode)
 //
 // Every contender runs in its own fresh process for every measured run, after
 // one unmeasured warm-up instance; contenders take turns (rotated order per
 // repetition) so drift on this shared machine hits them all alike.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCeph, stopCeph } from '../test/support/ceph.ts';
@@ -32,10 +34,15 @@ interface Options {
   only: string[] | undefined;
   out: string | undefined;
   keep: boolean;
+  /** Re-render the report from an existing results.json instead of measuring. */
+  render: string | undefined;
+  /** What-if runs: another listener build and extra node flags for it (never written to docs/). */
+  listenerEntry: string | undefined;
+  listenerNodeArgs: string[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { mode: 'full', profile: false, reps: 5, only: undefined, out: undefined, keep: false };
+  const o: Options = { mode: 'full', profile: false, reps: 5, only: undefined, out: undefined, keep: false, render: undefined, listenerEntry: undefined, listenerNodeArgs: [] };
   let repsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -52,11 +59,14 @@ function parseArgs(argv: string[]): Options {
     } else if (a === '--only') o.only = value().split(',');
     else if (a === '--out') o.out = value();
     else if (a === '--keep') o.keep = true;
+    else if (a === '--render') o.render = value();
+    else if (a === '--listener-entry') o.listenerEntry = value();
+    else if (a === '--listener-node-arg') o.listenerNodeArgs.push(value());
     else throw new Error(`unknown option ${a}`);
   }
   if (!Number.isInteger(o.reps) || o.reps < 1 || o.reps > 20) throw new Error('--reps must be 1..20');
   if (o.mode === 'smoke' && !repsGiven) o.reps = 1;
-  if (o.mode === 'full' && o.only) o.mode = 'partial';
+  if (o.mode === 'full' && (o.only || o.listenerEntry || o.listenerNodeArgs.length)) o.mode = 'partial';
   return o;
 }
 
@@ -99,6 +109,13 @@ function plan(reps: number): Workload[][] {
 
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.render) {
+    const results = JSON.parse(readFileSync(opts.render, 'utf8'), (_k, v: unknown) => (v === null ? Number.NaN : v)) as BenchResults;
+    // Targets and ratios follow the current analysis code.
+    Object.assign(results, analyse(results.workloads, results.runs));
+    for (const p of writeReport(results, { out: opts.out, repo: REPO_ROOT, jsonAlso: false })) log(`wrote ${p}`);
+    return 0;
+  }
   if (!isNetworkIsolated()) throw new Error('bench: the network is not isolated; run it with `npm run bench` (bench/run.sh), which makes a loopback-only namespace');
   const deadline = setTimeout(() => {
     log('global deadline (40 min) passed: aborting');
@@ -134,6 +151,8 @@ async function main(): Promise<number> {
       s3,
       logConfig: writeLogConfig(work),
       log,
+      ...(opts.listenerEntry ? { listenerEntry: opts.listenerEntry } : {}),
+      listenerNodeArgs: opts.listenerNodeArgs,
       nodeArgs: profiling ? (tag) => ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, tag)}`] : () => [],
     };
     if (profiling) {
@@ -170,13 +189,14 @@ async function main(): Promise<number> {
         s3QueueSize: QUEUE_SIZE,
         memstoreGiB: 8,
         contenders: CONTENDERS.join(','),
+        listener: `${opts.listenerEntry ?? 'dist/listener/main.js'} ${opts.listenerNodeArgs.join(' ')}`.trim(),
       },
       workloads,
       runs,
       ...analyse(workloads, runs),
       durationSeconds: Math.round((Date.now() - t0) / 1000),
     };
-    const written = writeReport(results, { out: opts.out, repo: REPO_ROOT });
+    const written = writeReport(results, { out: opts.out, repo: REPO_ROOT, jsonAlso: true });
     for (const p of written) log(`wrote ${p}`);
     for (const t of results.targets) log(`target ${t.met ? 'MET    ' : 'NOT MET'} ${t.description}: ${t.value.toFixed(2)} ${t.comparison} ${t.threshold} ${t.unit}`);
     const failed = runs.filter((r) => !r.ok);

@@ -30,9 +30,19 @@ export const GENERATED_START = '<!-- profile-generated:start -->';
 export const GENERATED_END = '<!-- profile-generated:end -->';
 
 function section(results: { w: WorkloadId; c: ContenderId; run: RunRecord; s: ProfileSummary }[]): string {
-  const out: string[] = [GENERATED_START, '', `Measured by \`bash bench/run.sh --profile\` on ${new Date().toISOString().slice(0, 10)}: one run per case under \`node --cpu-prof\` (the profiler itself costs some throughput). Shares are of busy (non-idle) main-thread time, self time by category.`, ''];
+  const out: string[] = [GENERATED_START, '', `Measured by \`bash bench/run.sh --profile\` on ${new Date().toISOString().slice(0, 10)}: one run per case under \`node --cpu-prof\` (the profiler itself costs some throughput). Shares are of busy (non-idle) main-thread time, self time by category; V8's profiler samples the main thread by wall clock, so on this busy two-core machine native calls that wake another thread (fs, socket writes) also carry time the main thread spent preempted. The per-thread CPU in each summary line comes from /proc and is exact.`, ''];
   for (const { w, c, run, s } of results) {
-    out.push(`<details><summary>${w} → ${c}: ${run.instancesPerSecond.toFixed(0)} instances/s, busy ${s.busyMs.toFixed(0)} ms of ${s.wallMs.toFixed(0)} ms</summary>`, '', '```text', formatSummary({ ...s, file: `${w}-${c}` }), '```', '', '</details>', '');
+    const threads = Object.entries(run.cpuByThread ?? {}).filter(([, v]) => v > 0.001).map(([k, v]) => `${k} ${((v / run.instances) * 1000).toFixed(2)}`).join(', ');
+    out.push(
+      `<details><summary>${w} → ${c}: ${run.instancesPerSecond.toFixed(0)} instances/s; CPU ms per instance by thread: ${threads}</summary>`,
+      '',
+      '```text',
+      formatSummary({ ...s, file: `${w}-${c} (steady state: first to last DICOM/S3 frame)` }),
+      '```',
+      '',
+      '</details>',
+      '',
+    );
   }
   out.push(GENERATED_END);
   return out.join('\n');

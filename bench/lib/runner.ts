@@ -43,12 +43,18 @@ export interface Env {
   logConfig: string;
   nodeArgs: (tag: string) => string[];
   log: (line: string) => void;
+  /** Another listener build for every listener run (what-if runs); default dist/listener/main.js. */
+  listenerEntry?: string;
+  /** Extra node flags for every listener run. */
+  listenerNodeArgs?: string[];
 }
 
 /** Another build of the listener (bench/ab.ts): its entry point, and a name for the record. */
 export interface Variant {
   name: string;
   entry: string;
+  /** Extra node flags for this build only (e.g. a V8 heap setting under test). */
+  nodeArgs?: string[];
 }
 
 let sequence = 0;
@@ -116,7 +122,10 @@ async function runDicom(env: Env, w: Workload, contender: ContenderId, runId: st
           S3_QUEUE_SIZE: String(QUEUE_SIZE),
         }
       : { STORAGE_URL: `file://${outDir}` };
-    listener = await startListener(storageEnv, { entry: variant?.entry ?? 'dist/listener/main.js', nodeArgs: env.nodeArgs(`${w.id}-${contender}${variant ? `-${variant.name}` : ''}`) });
+    listener = await startListener(storageEnv, {
+      entry: variant?.entry ?? env.listenerEntry ?? 'dist/listener/main.js',
+      nodeArgs: [...env.nodeArgs(`${w.id}-${contender}${variant ? `-${variant.name}` : ''}`), ...(env.listenerNodeArgs ?? []), ...(variant?.nodeArgs ?? [])],
+    });
     pid = listener.pid;
     port = listener.port;
     stop = () => listener!.stop('SIGTERM', 60_000);
@@ -207,6 +216,8 @@ async function runCeiling(env: Env, w: Workload, runId: string, set: FileSet): P
     const reading = meter.stop();
     const storageCpuSeconds = cpuOf(storageMeters);
     child.stdin.write('exit\n');
+    // Let it exit by itself (under --cpu-prof it writes its profile on the way out).
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
     if (results.length !== set.files.length) throw new Error(`s3-ceiling stored ${results.length} of ${set.files.length}`);
     const n = await listCount(env.s3, env.bucket, prefix);
     if (n !== set.files.length + 1) throw new Error(`S3 holds ${n} objects, expected ${set.files.length + 1}`);
