@@ -23,7 +23,8 @@ const crc32 = (data: Buffer) => {
 /** A stand-in S3 endpoint (path-style). `corruptComposite` makes it report a wrong assembled checksum. */
 async function startFakeS3(options: { corruptComposite: boolean }) {
   const requests: Recorded[] = [];
-  const partChecksums = new Map<string, string[]>();
+  /** Part number → CRC32, for the one upload the stand-in serves; S3 combines them in part order. */
+  const partChecksums = new Map<number, string>();
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -36,10 +37,10 @@ async function startFakeS3(options: { corruptComposite: boolean }) {
         response.writeHead(200, { 'content-type': 'application/xml' }).end(`<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>U1</UploadId></InitiateMultipartUploadResult>`);
       } else if (request.method === 'PUT' && url.searchParams.has('partNumber')) {
         const checksum = String(request.headers['x-amz-checksum-crc32'] ?? '');
-        partChecksums.set('U1', [...(partChecksums.get('U1') ?? []), checksum]);
+        partChecksums.set(Number(url.searchParams.get('partNumber')), checksum);
         response.writeHead(200, { etag, 'x-amz-checksum-crc32': checksum }).end();
       } else if (request.method === 'POST' && url.searchParams.has('uploadId')) {
-        const parts = partChecksums.get('U1') ?? [];
+        const parts = [...partChecksums.entries()].sort(([a], [b]) => a - b).map(([, checksum]) => checksum);
         const joined = Buffer.concat(parts.map((p) => Buffer.from(p, 'base64')));
         const composite = options.corruptComposite ? `AAAAAA==-${parts.length}` : `${crc32(joined)}-${parts.length}`;
         response.writeHead(200, { 'content-type': 'application/xml' }).end(`<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><ETag>"x-${parts.length}"</ETag><ChecksumCRC32>${composite}</ChecksumCRC32></CompleteMultipartUploadResult>`);
