@@ -14,30 +14,37 @@ function crcBase64(value: number): string {
  */
 export class StreamChecksums {
   readonly #partSize: number;
-  readonly #withMd5: boolean;
+  readonly #partCrc: boolean;
+  readonly #partMd5: boolean;
   #whole = 0;
   #part = 0;
   #partFill = 0;
-  #partMd5: crypto.Hash | undefined;
+  #md5: crypto.Hash | undefined;
   readonly #partCrcs: number[] = [];
   readonly #partMd5s: Buffer[] = [];
   #bytes = 0;
 
-  constructor(partSize: number, withMd5: boolean) {
-    this.#partSize = partSize;
-    this.#withMd5 = withMd5;
-    this.#partMd5 = withMd5 ? crypto.createHash('md5') : undefined;
+  /**
+   * Always the whole object's CRC32; per part, only what storage will be checked against: CRC32
+   * where S3 returns composite checksums, MD5 where only the multipart ETag can be compared.
+   */
+  constructor(options: { partSize?: number; partCrc32?: boolean; partMd5?: boolean } = {}) {
+    this.#partSize = options.partSize ?? Number.MAX_SAFE_INTEGER;
+    this.#partCrc = options.partCrc32 ?? false;
+    this.#partMd5 = options.partMd5 ?? false;
+    this.#md5 = this.#partMd5 ? crypto.createHash('md5') : undefined;
   }
 
   update(chunk: Buffer): void {
     this.#bytes += chunk.length;
     this.#whole = zlib.crc32(chunk, this.#whole);
+    if (!this.#partCrc && !this.#partMd5) return;
     let offset = 0;
     while (offset < chunk.length) {
       const take = Math.min(this.#partSize - this.#partFill, chunk.length - offset);
       const slice = offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take);
-      this.#part = zlib.crc32(slice, this.#part);
-      this.#partMd5?.update(slice);
+      if (this.#partCrc) this.#part = zlib.crc32(slice, this.#part);
+      this.#md5?.update(slice);
       this.#partFill += take;
       offset += take;
       if (this.#partFill === this.#partSize) this.#closePart();
@@ -46,10 +53,17 @@ export class StreamChecksums {
 
   #closePart(): void {
     this.#partCrcs.push(this.#part);
-    if (this.#partMd5) this.#partMd5s.push(this.#partMd5.digest());
+    if (this.#md5) this.#partMd5s.push(this.#md5.digest());
     this.#part = 0;
     this.#partFill = 0;
-    this.#partMd5 = this.#withMd5 ? crypto.createHash('md5') : undefined;
+    this.#md5 = this.#partMd5 ? crypto.createHash('md5') : undefined;
+  }
+
+  /** MD5 of an object that fits one part (its only part), when part MD5s are kept. */
+  singlePartMd5(): Buffer | undefined {
+    if (!this.#partMd5) return undefined;
+    this.#finishParts();
+    return this.#partMd5s.length === 1 ? this.#partMd5s[0] : undefined;
   }
 
   get bytes(): number {

@@ -42,7 +42,7 @@ class FileObjectWriter implements ObjectWriter {
   readonly #key: string;
   readonly #target: string;
   readonly #temporary: string;
-  readonly #checksums = new StreamChecksums(Number.MAX_SAFE_INTEGER, false);
+  readonly #checksums = new StreamChecksums();
   /** Opened at once, not in a stream `construct`: that runs a tick later, after an abort could already have cleaned up. */
   readonly #opened: Promise<fs.FileHandle>;
 

@@ -126,7 +126,11 @@ class S3ObjectWriter implements ObjectWriter {
     this.#key = key;
     this.#instance = instance;
     this.#onAbandonedUpload = onAbandonedUpload;
-    this.#checksums = new StreamChecksums(options.partSizeBytes, options.checksumMode === 'when-required');
+    this.#checksums = new StreamChecksums({
+      partSize: options.partSizeBytes,
+      partCrc32: options.checksumMode === 'when-supported',
+      partMd5: options.checksumMode === 'when-required',
+    });
     this.stream = new Writable({
       highWaterMark: 256 * 1024,
       write: (chunk: Buffer, _encoding, callback) => this.#write(chunk, callback),
@@ -195,7 +199,7 @@ class S3ObjectWriter implements ObjectWriter {
       ...params,
       Body: body,
       ContentLength: body.length,
-      ContentMD5: crypto.createHash('md5').update(body).digest('base64'),
+      ContentMD5: (this.#checksums.singlePartMd5() ?? crypto.createHash('md5').update(body).digest()).toString('base64'),
       Metadata: { ...params.Metadata, crc32 },
       ...(this.#options.checksumMode === 'when-supported' ? { ChecksumCRC32: crc32 } : {}),
     };
