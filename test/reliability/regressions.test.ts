@@ -143,6 +143,43 @@ describe('regressions: listener bugs found by the reliability suite', () => {
     expect({ partials: await partialFiles(store), active: await activeAssociations(listener) }, cases.map(describeCase).join('\n')).toEqual({ partials: [], active: 0 });
   });
 
+  test('a data fragment flagged last that arrives after its C-STORE was already answered (0xC000) does not wedge the association or leak its slot', async () => {
+    // GIVEN a listener allowing one association, and a C-STORE whose second of three fragments is flagged last
+    const work = await makeWorkDir('rel-regress-');
+    listener = await startListener({ STORAGE_URL: `file://${work}/store`, DICOM_MAX_ASSOCIATIONS: '1', DICOM_IDLE_TIMEOUT_SECONDS: '2', DICOM_STALL_TIMEOUT_SECONDS: '2', DRAIN_TIMEOUT_SECONDS: '2' });
+    const peer = await RawScu.connect(listener.port);
+    await peer.associate({ contexts: [{ id: 3, abstractSyntax: SopClass.SecondaryCapture, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }] });
+    const { bytes, info } = buildInstance();
+    const dataSet = bytes.subarray(dataSetOffset(bytes));
+    peer.send(pdata(3, true, true, commandSet({ sopClassUid: SopClass.SecondaryCapture, commandField: 1, messageId: 1, sopInstanceUid: info.sopInstanceUid, hasDataSet: true })));
+    peer.send(pdata(3, false, false, dataSet.subarray(0, 1000)));
+    peer.send(pdata(3, false, true, dataSet.subarray(1000, 2000)));
+    // WHEN the third fragment, also flagged last, follows at once, then an A-RELEASE-RQ, then the peer disconnects
+    peer.send(pdata(3, false, true, dataSet.subarray(2000)));
+    const refused = await peer.readResponse(5_000).catch(() => undefined);
+    await sleep(200);
+    peer.send(Buffer.from([PduType.ReleaseRq, 0, 0, 0, 0, 4, 0, 0, 0, 0]));
+    const answer = await answerWithin(peer, 3_000);
+    peer.destroy();
+    await sleep(3_000);
+    // THEN the release was answered or the association aborted/closed, and the one slot is free again
+    const next = await RawScu.connect(listener.port);
+    const again = await next.associate({ contexts: VERIFICATION });
+    next.destroy();
+    expect(refused?.status).toBe(0xc000);
+    expect({ answer: answer === 'nothing' ? 'no answer, association wedged' : 'answered', active: await activeAssociations(listener), nextAccepted: again.accepted })
+      .toEqual({ answer: 'answered', active: 0, nextAccepted: true });
+  });
+
+  test('fuzz cases 715, 1076, 1108 and 1165 of seed 90210 (stray last fragments, found by a 10 000-case run) leave no association counted open', async () => {
+    const work = await makeWorkDir('rel-regress-');
+    listener = await startListener({ STORAGE_URL: `file://${work}/store`, DICOM_IDLE_TIMEOUT_SECONDS: '2', DICOM_STALL_TIMEOUT_SECONDS: '2', DRAIN_TIMEOUT_SECONDS: '2' });
+    const cases = [715, 1076, 1108, 1165].map((i) => generateCase(90210, i));
+    await Promise.all(cases.map((c) => runCase(listener!.port, c)));
+    await sleep(3_000);
+    expect(await activeAssociations(listener), cases.map(describeCase).join('\n')).toBe(0);
+  });
+
   test('ARTIM: a connection that trickles its A-ASSOCIATE-RQ one byte every 0.5 s is closed when the ARTIM timeout expires', async () => {
     // GIVEN a 2 s ARTIM timeout
     const work = await makeWorkDir('rel-regress-');
