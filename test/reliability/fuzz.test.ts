@@ -44,6 +44,8 @@ describe(`fuzzing the DICOM port (seed ${SEED}, ${CASES} cases)`, () => {
       DICOM_ARTIM_TIMEOUT_SECONDS: '2',
       DICOM_IDLE_TIMEOUT_SECONDS: '3',
       DICOM_STALL_TIMEOUT_SECONDS: '3',
+      // A case that wedges an association must not hold the teardown for the default 60 s.
+      DRAIN_TIMEOUT_SECONDS: '2',
     });
     void listener.exited.then((e) => {
       died = e;

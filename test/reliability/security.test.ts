@@ -64,6 +64,7 @@ describe('TLS-required mode (plain port off, mutual TLS) under hostile load and 
       DICOM_ARTIM_TIMEOUT_SECONDS: '2',
       DICOM_IDLE_TIMEOUT_SECONDS: '3',
       DICOM_STALL_TIMEOUT_SECONDS: '3',
+      DRAIN_TIMEOUT_SECONDS: '2',
     });
     tlsPort = listener.tlsPort!;
   });
