@@ -97,7 +97,9 @@ export class DicomConnection extends EventEmitter {
     const wasStoring = this.#phase === 'storing';
     this.#phase = phase;
     this.#lastProgress = Date.now();
-    if (wasStoring && phase !== 'storing') this.resume();
+    // Deferred: the response is sent from inside dcmjs-dimse's own callback, which still holds
+    // the finished operation; a PDU delivered before it unwinds would be taken as part of it.
+    if (wasStoring && phase !== 'storing') process.nextTick(() => this.resume());
   }
 
   /** Storage is behind: stop delivering PDUs and stop reading the socket. Calls nest. */
