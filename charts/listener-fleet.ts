@@ -18,6 +18,7 @@ import { recommendedLabels, selectorLabels } from './labels.ts';
 import { type CalledAePolicy, renderListenerPolicy } from './listener-policy.ts';
 import { SyncWave, syncWave } from './sync-wave.ts';
 import { requireWholeNumber } from './validate.ts';
+import { restrictedSecurityContext } from './security-context.ts';
 
 /** A named container port. */
 export interface NamedPort {
@@ -303,16 +304,7 @@ export class ListenerFleet extends Construct {
         failureThreshold: 3,
       },
       lifecycle: preStop > 0 ? { preStop: { sleep: { seconds: preStop } } } : undefined,
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: USER_ID,
-        runAsGroup: USER_ID,
-        readOnlyRootFilesystem: true,
-        allowPrivilegeEscalation: false,
-        privileged: false,
-        capabilities: { drop: ['ALL'] },
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
+      securityContext: restrictedSecurityContext(USER_ID),
       volumeMounts,
     };
 

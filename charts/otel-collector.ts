@@ -10,6 +10,7 @@ import { IAM_ROLE_ARN } from './aws-arns.ts';
 import { fargateResources } from './fargate-size.ts';
 import { recommendedLabels, selectorLabels } from './labels.ts';
 import { SyncWave, syncWave } from './sync-wave.ts';
+import { restrictedSecurityContext } from './security-context.ts';
 
 /** AWS Distro for OpenTelemetry collector, pinned by tag and by digest. */
 export const ADOT_COLLECTOR_IMAGE =
@@ -221,16 +222,7 @@ export class OtelCollector extends Construct {
               resources: { requests: { ...resources }, limits: { ...resources } },
               readinessProbe: healthProbe,
               livenessProbe: healthProbe,
-              securityContext: {
-                runAsNonRoot: true,
-                runAsUser: USER_ID,
-                runAsGroup: USER_ID,
-                readOnlyRootFilesystem: true,
-                allowPrivilegeEscalation: false,
-                privileged: false,
-                capabilities: { drop: ['ALL'] },
-                seccompProfile: { type: 'RuntimeDefault' },
-              },
+              securityContext: restrictedSecurityContext(USER_ID),
               volumeMounts: [{ name: 'config', mountPath: CONFIG_DIR, readOnly: true }],
             }],
             volumes: [{ name: 'config', configMap: { name: NAME } }],

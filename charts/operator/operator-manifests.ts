@@ -11,6 +11,7 @@ import { recommendedLabels, selectorLabels } from '../labels.ts';
 import { SyncWave, syncWave } from '../sync-wave.ts';
 import { createDicomDestinationCrd } from './crd.ts';
 import { GROUP, PLURAL } from './dicom-destination.ts';
+import { restrictedSecurityContext } from '../security-context.ts';
 
 export const CONTROLLER_NAME = 'dicom-destination-controller';
 /** The image's node user, by number so `runAsNonRoot` can be verified. */
@@ -129,16 +130,7 @@ export class DestinationOperator extends Construct {
               resources: { requests: { ...resources }, limits: { ...resources } },
               livenessProbe: probe('/healthz'),
               readinessProbe: probe('/readyz'),
-              securityContext: {
-                runAsNonRoot: true,
-                runAsUser: USER_ID,
-                runAsGroup: USER_ID,
-                readOnlyRootFilesystem: true,
-                allowPrivilegeEscalation: false,
-                privileged: false,
-                capabilities: { drop: ['ALL'] },
-                seccompProfile: { type: 'RuntimeDefault' },
-              },
+              securityContext: restrictedSecurityContext(USER_ID),
             }],
           },
         },
