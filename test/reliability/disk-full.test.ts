@@ -41,8 +41,11 @@ describe('disk full under the local-folder store', () => {
   });
 
   test('the store really is a 4 MiB tmpfs, seen only by the listener', async () => {
+    // GIVEN the listener started through tmpfs-listener.ts
     const pid = Number(listener.logs.find((l) => l['event'] === 'tmpfs-listener')?.['pid']);
+    // WHEN its mount table and ours are read
     const mounts = await readFile(`/proc/${pid}/mountinfo`, 'utf8');
+    // THEN its folder is a tmpfs there, and nothing is mounted on it here
     expect(mounts.split('\n').some((line) => line.includes(` ${store} `) && line.includes(' - tmpfs '))).toBe(true);
     expect((await readFile('/proc/self/mountinfo', 'utf8')).includes(` ${store} `)).toBe(false);
   });

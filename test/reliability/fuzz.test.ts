@@ -81,25 +81,27 @@ describe(`fuzzing the DICOM port (seed ${SEED}, ${CASES} cases)`, () => {
   });
 
   test('the listener process stays up through every case', () => {
+    // GIVEN/WHEN: the run in beforeAll
     // THEN it never exited, and every case was played
     expect(died, run.inFlight.map(describeCase).join('\n')).toBeUndefined();
     expect(run.outcomes.length).toBe(CASES);
   });
 
   test(`its memory stays bounded (peak RSS < ${RSS_LIMIT / MIB} MB)`, () => {
+    // GIVEN/WHEN: the run in beforeAll; THEN the peak resident set stayed under the bound
     expect(listener.peakRssBytes()).toBeGreaterThan(0);
     expect(listener.peakRssBytes()).toBeLessThan(RSS_LIMIT);
   });
 
   test('the well-behaved sender running alongside got Success for every instance, every time', () => {
+    // GIVEN/WHEN: the sender loop in beforeAll; THEN it ran several times, all Success
     expect(wellBehaved.length).toBeGreaterThanOrEqual(3);
     expect(wellBehaved.map((w) => w.statuses)).toEqual(wellBehaved.map(() => study.map(() => 0)));
   });
 
-  test('afterwards it is healthy, has no instance in flight and no partial file, and a new association stores', async () => {
-    // The association gauge is reported, not asserted, while the stray-last-fragment bug is open
-    // (regressions.test.ts: it leaves an association counted open in some runs); assert it again once fixed.
-    await sleep(4_000); // idle and stall timeouts (3 s) reap whatever the cases left half-open
+  test('afterwards it is healthy, holds no association, no instance in flight and no partial file, and a new association stores', async () => {
+    // GIVEN the run is over, WHEN the idle and stall timeouts (3 s) have reaped what the cases left half-open
+    await sleep(4_000);
     const text = await (await fetch(`http://127.0.0.1:${listener.opsPort}/metrics`)).text();
     const partials = (await readdir(store, { recursive: true }).catch(() => [] as string[])).map(String).filter((n) => n.endsWith('.partial'));
     const endings: Record<string, number> = {};
@@ -123,8 +125,10 @@ describe(`fuzzing the DICOM port (seed ${SEED}, ${CASES} cases)`, () => {
       kinds,
       endings,
     });
+    // THEN it is healthy, holds nothing in flight, left no partial file, and stores a new study
     expect(await isHealthy(listener)).toBe(true);
     expect(metric(text, 'dicom_bytes_in_flight')).toBe(0);
+    expect(metric(text, 'dicom_associations_active')).toBe(0);
     expect(partials).toEqual([]);
     expect(after.files.map((f) => f.status)).toEqual(study.map(() => 0));
   });

@@ -171,6 +171,7 @@ describe('process and connection faults: what was acknowledged is stored, a rest
   });
 
   test('an A-ABORT from the sender mid-instance fails that instance alone, and the listener lives on', async () => {
+    // GIVEN a 12 MiB instance half-way through its multipart upload
     const l = await listener(s3Env(cephSettings().endpoint, bucket, 'abort'));
     const [instance] = await study(0, 1);
     const bytes = await readFile(instance!.path);
@@ -178,14 +179,17 @@ describe('process and connection faults: what was acknowledged is stored, a rest
     await scu.associate({ contexts: [{ id: 1, abstractSyntax: SopClass.MultiFrameGrayscaleByteSC, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }] });
     scu.sendPartialInstance({ contextId: 1, sopClassUid: SopClass.MultiFrameGrayscaleByteSC, sopInstanceUid: instance!.sopInstanceUid, dataSet: bytes.subarray(dataSetOffset(bytes)), bytes: 7 * MIB });
     await pollUntil(() => openUnder(`abort/`), (u) => u.length > 0, 20_000, 50);
+    // WHEN the sender sends A-ABORT
     scu.send(Buffer.from([PduType.Abort, 0, 0, 0, 0, 4, 0, 0, 0, 0]));
     await scu.closed;
+    // THEN nothing is stored or left open, and the resend stores it
     const { figures, violations } = await checkInvariants({ scenario: 'sender-a-abort-mid-instance', store: s3View(bucket, 'abort'), attempts: [{ instance: instance!, status: null }], listener: l, resend: storescuResend(l.port) });
     expect(violations).toEqual([]);
     expect(figures).toMatchObject({ lost: 0, storedUnacknowledged: 0, orphanedUploads: 0, complete: true });
   });
 
   test('no patient data in anything the listeners logged during these faults', () => {
+    // GIVEN the studies above carried PHI canaries, WHEN the listeners' output is scanned, THEN none is found
     const text = everyListener.map((l) => l.stdoutLines.join('\n') + l.stderr()).join('\n');
     expect(text.length).toBeGreaterThan(1000);
     for (const canary of CANARIES) expect(text.includes(canary), canary).toBe(false);

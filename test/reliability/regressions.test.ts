@@ -64,11 +64,14 @@ describe('regressions: listener bugs found by the reliability suite', () => {
   });
 
   test('a second A-ASSOCIATE-RQ on an open association is answered with A-ABORT (PS3.8 state Sta6, action AA-8), not a second A-ASSOCIATE-AC', async () => {
+    // GIVEN an open association
     const work = await makeWorkDir('rel-regress-');
     listener = await startListener({ STORAGE_URL: `file://${work}/store` });
     const peer = await RawScu.connect(listener.port);
     expect((await peer.associate({ contexts: VERIFICATION })).accepted).toBe(true);
+    // WHEN the peer sends another A-ASSOCIATE-RQ on it
     peer.send(associateRq({ contexts: VERIFICATION }));
+    // THEN the answer is an A-ABORT
     const answer = await answerWithin(peer, 3_000);
     peer.destroy();
     expect(answer).toBe(PduType.Abort);
@@ -137,9 +140,12 @@ describe('regressions: listener bugs found by the reliability suite', () => {
     const work = await makeWorkDir('rel-regress-');
     const store = join(work, 'store');
     listener = await startListener({ STORAGE_URL: `file://${store}`, DICOM_IDLE_TIMEOUT_SECONDS: '2', DICOM_STALL_TIMEOUT_SECONDS: '2' });
+    // GIVEN the two cases that first showed the pipelining and second-A-ASSOCIATE-RQ bugs
     const cases = [13, 175].map((i) => generateCase(20260607, i));
+    // WHEN they are replayed and the timeouts have passed
     for (const c of cases) await runCase(listener.port, c);
     await sleep(3_000);
+    // THEN nothing is left behind
     expect({ partials: await partialFiles(store), active: await activeAssociations(listener) }, cases.map(describeCase).join('\n')).toEqual({ partials: [], active: 0 });
   });
 
@@ -174,10 +180,40 @@ describe('regressions: listener bugs found by the reliability suite', () => {
   test('fuzz cases 715, 1076, 1108 and 1165 of seed 90210 (stray last fragments, found by a 10 000-case run) leave no association counted open', async () => {
     const work = await makeWorkDir('rel-regress-');
     listener = await startListener({ STORAGE_URL: `file://${work}/store`, DICOM_IDLE_TIMEOUT_SECONDS: '2', DICOM_STALL_TIMEOUT_SECONDS: '2', DRAIN_TIMEOUT_SECONDS: '2' });
+    // GIVEN the four cases of the 10 000-case run that each left an association counted open
     const cases = [715, 1076, 1108, 1165].map((i) => generateCase(90210, i));
+    // WHEN they are replayed and the timeouts have passed
     await Promise.all(cases.map((c) => runCase(listener!.port, c)));
     await sleep(3_000);
+    // THEN no association is counted open
     expect(await activeAssociations(listener), cases.map(describeCase).join('\n')).toBe(0);
+  });
+
+  test('a C-STORE on a refused presentation context whose data fragments keep coming in the same write does not crash the listener', async () => {
+    // GIVEN an association whose only context (an unknown SOP class) was refused
+    const work = await makeWorkDir('rel-regress-');
+    listener = await startListener({ STORAGE_URL: `file://${work}/store`, DRAIN_TIMEOUT_SECONDS: '2' });
+    let exited: unknown;
+    void listener.exited.then((e) => {
+      exited = e;
+    });
+    const peer = await RawScu.connect(listener.port);
+    await peer.associate({ contexts: [{ id: 3, abstractSyntax: '1.2.3.4.5.6.7.8.9', transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }] });
+    const { bytes, info } = buildInstance();
+    const dataSet = bytes.subarray(dataSetOffset(bytes));
+    // WHEN a C-STORE command, a fragment, a last fragment and one more fragment arrive on it in one write
+    // (found as fuzz case 46 of seed 20260607: dcmjs-dimse writes the fourth into the ended sink Writable)
+    peer.send(Buffer.concat([
+      pdata(3, true, true, commandSet({ sopClassUid: SopClass.SecondaryCapture, commandField: 1, messageId: 1, sopInstanceUid: info.sopInstanceUid, hasDataSet: true })),
+      pdata(3, false, false, dataSet.subarray(0, 100)),
+      pdata(3, false, true, dataSet.subarray(100, 200)),
+      pdata(3, false, false, dataSet.subarray(200, 300)),
+    ]));
+    await sleep(1_000);
+    peer.destroy();
+    // THEN the process is still up and serving
+    const health = await fetch(`http://127.0.0.1:${listener.opsPort}/healthz`).then((r) => r.status, () => 0);
+    expect({ exited, health }).toEqual({ exited: undefined, health: 200 });
   });
 
   test('ARTIM: a connection that trickles its A-ASSOCIATE-RQ one byte every 0.5 s is closed when the ARTIM timeout expires', async () => {

@@ -162,6 +162,7 @@ describe('storage faults: what was acknowledged is stored, nothing is left open,
       { match: { operation: 'CompleteMultipartUpload' }, action: 'fail', status: 500, phase: 'response' },
       { match: { operation: 'PutObject' }, action: 'fail', status: 500, phase: 'response', every: 3 },
     ]);
+    // WHEN the study is sent
     const attempts = await send(proxied, instances);
     const injected = proxy.stats();
     proxy.pass();
@@ -180,12 +181,15 @@ describe('storage faults: what was acknowledged is stored, nothing is left open,
   });
 
   test('S3 dropping 20% of connections mid-request: the invariants hold', async () => {
+    // GIVEN 20% of writes cut mid-request (seeded)
     const instances = await study(16, 2);
     proxy.setRules([{ match: { operation: WRITES }, action: 'reset', fraction: 0.2 }]);
     const before = proxy.faults();
+    // WHEN the study is sent
     const attempts = await send(proxied, instances);
     const injected = proxy.faults() - before;
     proxy.pass();
+    // THEN faults were injected, failures are 0xA700 only, and the invariants hold
     const { figures, violations } = await checkInvariants({ scenario: 's3-connection-reset-20pct', store: s3View(bucket, 'proxied'), attempts, listener: proxied, resend: storescuResend(proxied.port), notes: { faultsInjected: injected, seed: SEED } });
     expect(injected).toBeGreaterThan(0);
     expect(statuses(attempts).filter((s) => s !== 0xa700)).toEqual([]);
@@ -199,6 +203,7 @@ describe('storage faults: what was acknowledged is stored, nothing is left open,
     proxy.setRules([{ match: { operation: ['PutObject', 'UploadPart'] }, action: 'delay', delayMs: 1500 }]);
     proxy.setThrottle(4 * 1024 * 1024);
     const violationsBefore = proxied.logs.filter((l) => l['event'] === 'association-violation').length;
+    // WHEN the study is sent
     const started = Date.now();
     const attempts = await send(proxied, instances);
     const seconds = (Date.now() - started) / 1000;
@@ -271,10 +276,12 @@ describe('storage faults: what was acknowledged is stored, nothing is left open,
   });
 
   test('no patient name, ID, birth date or accession number in the listener logs, the object keys or the S3 metadata after the faults', async () => {
+    // GIVEN every study above carried PHI canaries; WHEN logs, keys and metadata are collected
     const logs = [direct, proxied].map((l) => l.stdoutLines.join('\n') + l.stderr()).join('\n');
     const keys = await listKeys(bucket);
     const metadata = await mapLimit(keys, 16, async (key) => JSON.stringify((await headObject(bucket, key)).Metadata));
     const places = { logs, keys: keys.join('\n'), metadata: metadata.join('\n') };
+    // THEN there was plenty to scan and no canary is anywhere in it
     expect(logs.length).toBeGreaterThan(1000);
     expect(keys.length).toBeGreaterThan(100);
     for (const [place, text] of Object.entries(places)) {

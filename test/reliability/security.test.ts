@@ -99,7 +99,9 @@ describe('TLS-required mode (plain port off, mutual TLS) under hostile load and 
   });
 
   test('a valid certificate does not get past the AE policy: an unknown called AE is still rejected', async () => {
+    // GIVEN a client with a valid certificate, WHEN it calls an AE title the listener does not have
     const echo = await echoscu('127.0.0.1', tlsPort, { aec: 'NOSUCHAE', aet: 'GOODSCU', tls: good() });
+    // THEN the association is rejected with that reason
     expect(echo.ok).toBe(false);
     expect(/Reason: (.*)/.exec(echo.stdout + echo.stderr)?.[1]?.trim()).toBe('Called AE Title Not Recognized');
   });
