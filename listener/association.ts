@@ -227,14 +227,7 @@ export class DicomAssociation extends Scp {
 
   override createDatasetFromStoreWritableStream(writable: Writable, _pc: PresentationContext, callback: (dataset: InstanceType<typeof Dataset>) => void): void {
     const entry = this.#receivers.get(writable);
-    if (!entry) {
-      // A second "last fragment" for an instance already answered: the sender is out of step.
-      this.#outcome = 'protocol-error';
-      this.#connection.emit('violation', 'stray-last-fragment');
-      this.#connection.abort(2);
-      return;
-    }
-    this.#receivers.delete(writable);
+    if (!entry) return callback(new Dataset({}));
     this.#connection.setPhase('storing');
     entry.receiver.result().then(
       (result) => {
