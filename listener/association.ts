@@ -194,7 +194,10 @@ export class DicomAssociation extends Scp {
     if (pc.getResult() !== PresentationContextResult.Accept) {
       this.#connection.emit('violation', 'unaccepted-context');
       this.#connection.abort(6);
-      return new Writable({ write: (_chunk, _encoding, callback) => callback() });
+      // The library may still write to it after ending it; with no listener that 'error' would kill the process.
+      const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+      sink.on('error', () => undefined);
+      return sink;
     }
     const transferSyntaxUid = pc.getAcceptedTransferSyntaxUid() ?? '';
     const operation = this.#trace.startOperation('C-STORE', { [Attr.sopClass]: request.getAffectedSopClassUid(), [Attr.transferSyntax]: transferSyntaxUid });
