@@ -5,6 +5,7 @@ import { SYNC_WAVE_ANNOTATION } from '../../charts/sync-wave.ts';
 import { exampleEnvironment, find, type KubeObject, REPO_ROOT, synthDestination } from './fixtures.ts';
 import { readManifestFiles } from './manifest-files.ts';
 import { unknownFields } from './unknown-fields.ts';
+import { KUBE_MODELS } from './kube-models.ts';
 
 // The rules below hold for every environment rendered into k8s/, so a new environment is checked too.
 const files = readManifestFiles(path.join(REPO_ROOT, 'k8s'));
@@ -12,24 +13,9 @@ const environments = [...new Set(files.map((file) => file.file.split(path.sep)[0
 const objects = files.flatMap((file) => file.objects);
 const inEnvironment = (environment: string) => files.filter((file) => file.file.startsWith(`${environment}${path.sep}`)).flatMap((file) => file.objects);
 
-// Models take their own typed data; parsed YAML is checked by validate() instead.
-type Validatable = new (data: any) => { validate(): void };
-/** The kinds the charts emit, each with its Kubernetes 1.36 model; a new kind must be added here. */
-const MODELS: Record<string, () => Promise<Validatable>> = {
-  'v1/Namespace': async () => (await import('kubernetes-models/v1/Namespace')).Namespace,
-  'v1/ServiceAccount': async () => (await import('kubernetes-models/v1/ServiceAccount')).ServiceAccount,
-  'v1/ConfigMap': async () => (await import('kubernetes-models/v1/ConfigMap')).ConfigMap,
-  'v1/Service': async () => (await import('kubernetes-models/v1/Service')).Service,
-  'apps/v1/Deployment': async () => (await import('kubernetes-models/apps/v1/Deployment')).Deployment,
-  'autoscaling/v2/HorizontalPodAutoscaler': async () => (await import('kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler')).HorizontalPodAutoscaler,
-  'policy/v1/PodDisruptionBudget': async () => (await import('kubernetes-models/policy/v1/PodDisruptionBudget')).PodDisruptionBudget,
-  'apiextensions.k8s.io/v1/CustomResourceDefinition': async () => (await import('kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition')).CustomResourceDefinition,
-  'rbac.authorization.k8s.io/v1/Role': async () => (await import('kubernetes-models/rbac.authorization.k8s.io/v1/Role')).Role,
-  'rbac.authorization.k8s.io/v1/RoleBinding': async () => (await import('kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding')).RoleBinding,
-};
 
 async function schemaValidate(object: KubeObject): Promise<void> {
-  const model = MODELS[`${object.apiVersion}/${object.kind}`];
+  const model = KUBE_MODELS[`${object.apiVersion}/${object.kind}`];
   if (model === undefined) throw new Error(`no schema model registered for ${object.apiVersion} ${object.kind}`);
   new (await model())(object).validate();
 }

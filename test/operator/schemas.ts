@@ -4,25 +4,12 @@ import { fargateResources } from '../../charts/fargate-size.ts';
 import { DICOM_DESTINATION_SCHEMA } from '../../charts/operator/crd.ts';
 import type { KubeObject } from '../../charts/operator/dicom-destination.ts';
 export { unknownFields } from '../charts/unknown-fields.ts';
+import { KUBE_MODELS } from '../charts/kube-models.ts';
 
-// Models take their own typed data; the objects here are checked by validate().
-type Validatable = new (data: any) => { validate(): void };
-/** Kubernetes 1.36 models (kubernetes-models) of every kind the operator renders or ships. */
-const MODELS: Record<string, () => Promise<Validatable>> = {
-  'v1/ServiceAccount': async () => (await import('kubernetes-models/v1/ServiceAccount')).ServiceAccount,
-  'v1/ConfigMap': async () => (await import('kubernetes-models/v1/ConfigMap')).ConfigMap,
-  'v1/Service': async () => (await import('kubernetes-models/v1/Service')).Service,
-  'apps/v1/Deployment': async () => (await import('kubernetes-models/apps/v1/Deployment')).Deployment,
-  'autoscaling/v2/HorizontalPodAutoscaler': async () => (await import('kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler')).HorizontalPodAutoscaler,
-  'policy/v1/PodDisruptionBudget': async () => (await import('kubernetes-models/policy/v1/PodDisruptionBudget')).PodDisruptionBudget,
-  'apiextensions.k8s.io/v1/CustomResourceDefinition': async () => (await import('kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition')).CustomResourceDefinition,
-  'rbac.authorization.k8s.io/v1/Role': async () => (await import('kubernetes-models/rbac.authorization.k8s.io/v1/Role')).Role,
-  'rbac.authorization.k8s.io/v1/RoleBinding': async () => (await import('kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding')).RoleBinding,
-};
 
 /** Validates an object against its Kubernetes 1.36 schema; throws with the path of the first error. */
 export async function schemaValidate(object: KubeObject | Record<string, any>): Promise<void> {
-  const model = MODELS[`${object['apiVersion']}/${object['kind']}`];
+  const model = KUBE_MODELS[`${object['apiVersion']}/${object['kind']}`];
   if (model === undefined) throw new Error(`no schema model registered for ${object['apiVersion']} ${object['kind']}`);
   new (await model())(object).validate();
 }
