@@ -225,10 +225,18 @@ export class DicomAssociation extends Scp {
     this.#inFlight = receiver;
     this.#receivers.set(receiver, { receiver, request });
     this.#connection.setPhase('receiving');
+    this.#connection.streamDataTo({
+      presentationContextId: pc.getPresentationContextId(),
+      write: (value) => {
+        if (!receiver.destroyed) receiver.write(value);
+      },
+    });
     return receiver;
   }
 
   override createDatasetFromStoreWritableStream(writable: Writable, _pc: PresentationContext, callback: (dataset: InstanceType<typeof Dataset>) => void): void {
+    // The last fragment may also have come the library's way (several PDVs in one PDU).
+    this.#connection.streamDataTo(undefined);
     const entry = this.#receivers.get(writable);
     if (!entry) return callback(new Dataset({}));
     this.#connection.setPhase('storing');
@@ -295,6 +303,7 @@ export class DicomAssociation extends Scp {
 
   /** Fails the instance in flight, if any: it will never be acknowledged. */
   #interrupt(): void {
+    this.#connection.streamDataTo(undefined);
     const receiver = this.#inFlight;
     if (!receiver || receiver.writableFinished) return;
     const error = new TransferInterruptedError('the association ended mid-instance');

@@ -18,6 +18,15 @@ export interface ConnectionLimits {
  */
 export type Phase = 'awaiting-request' | 'idle' | 'receiving' | 'storing';
 
+/**
+ * Where the data set of the C-STORE in flight goes once the library has opened it: data PDVs
+ * on its presentation context are written here as they arrive, never assembled into PDUs.
+ */
+export interface DataSink {
+  readonly presentationContextId: number;
+  write(value: Buffer): void;
+}
+
 export type Violation = 'pdu-too-large' | 'unknown-pdu-type' | 'unexpected-pdu' | 'bad-pdu-length' | 'artim-timeout' | 'idle-timeout' | 'stall-timeout';
 
 const A_ASSOCIATE_RQ = 0x01;
@@ -47,6 +56,12 @@ const KNOWN_PDUS = new Set([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07]);
  * never re-concatenates, and (c) lets storage pause delivery PDU by PDU. It also owns the
  * ARTIM, idle and stall timers, because the library's own timers cannot tell a slow sender
  * from slow storage.
+ *
+ * Once a data set is being received (see `streamDataTo`), a P-DATA-TF holding a single data
+ * PDV of that instance skips the library: its value goes to the sink as slices of the socket
+ * chunks, and the library is handed only an empty last fragment, so it still ends the instance
+ * and answers it. Copying each PDU and parsing it into library objects was the largest cost
+ * of receiving large instances (docs/benchmarks.md).
  */
 export class DicomConnection extends EventEmitter {
   readonly socket: Socket;
@@ -56,6 +71,7 @@ export class DicomConnection extends EventEmitter {
   #chunks: Buffer[] = [];
   #buffered = 0;
   #expected = -1;
+  #pduType = 0;
   #pauses = 0;
   #phase: Phase = 'awaiting-request';
   /** When the association last made progress: a whole PDU received, or storage holding us back. */
@@ -64,6 +80,12 @@ export class DicomConnection extends EventEmitter {
   #associated = false;
   #timer: NodeJS.Timeout;
   #closed = false;
+  /** Set once we abort: whatever the peer sent after the violation is never handed on. */
+  #halted = false;
+  #sink: DataSink | undefined;
+  /** Value bytes of the streamed PDV not yet passed to the sink. */
+  #streaming = 0;
+  #streamingLast = false;
 
   constructor(socket: Socket, limits: ConnectionLimits) {
     super();
@@ -128,8 +150,14 @@ export class DicomConnection extends EventEmitter {
     // Timeouts are ours (see #checkTimers); the library's socket idle timeout would fire while storage holds the socket paused.
   }
 
+  /** Routes the data PDVs of the instance in flight to `sink` until its last fragment; `undefined` stops. */
+  streamDataTo(sink: DataSink | undefined): void {
+    this.#sink = sink;
+  }
+
   /** Sends an A-ABORT (service-provider, reason as given) and closes: the way out of any protocol state. */
   abort(reason = 0): void {
+    this.#halted = true;
     if (this.#closed) return;
     const pdu = Buffer.from([0x07, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x02, reason]);
     this.socket.end(pdu);
@@ -143,7 +171,15 @@ export class DicomConnection extends EventEmitter {
   }
 
   #deliver(): void {
-    while (this.#pauses === 0 && !this.#closed) {
+    while (this.#pauses === 0 && !this.#closed && !this.#halted) {
+      if (this.#streaming > 0) {
+        if (this.#buffered === 0) return;
+        const value = this.#takeUpTo(this.#streaming);
+        this.#streaming -= value.length;
+        this.#sink?.write(value);
+        if (this.#streaming === 0) this.#endStreamedPdu();
+        continue;
+      }
       if (this.#expected < 0) {
         if (this.#buffered < 6) return;
         const header = this.#peek(6);
@@ -152,6 +188,11 @@ export class DicomConnection extends EventEmitter {
         const violation = this.#check(type, length) ?? this.#sequenceViolation(type);
         if (violation) return this.#violate(violation);
         this.#expected = 6 + length;
+        this.#pduType = type;
+      }
+      if (this.#sink && this.#pduType === P_DATA_TF && this.#expected >= 12) {
+        if (this.#buffered < 12) return;
+        if (this.#startStreamedPdu()) continue;
       }
       if (this.#buffered < this.#expected) return;
       const pdu = this.#take(this.#expected);
@@ -164,6 +205,31 @@ export class DicomConnection extends EventEmitter {
       }
       this.emit('data', pdu);
     }
+  }
+
+  /** Streams the PDU at the front if it is exactly one data PDV on the sink's context. */
+  #startStreamedPdu(): boolean {
+    const head = this.#peek(12);
+    const itemLength = head.readUInt32BE(6);
+    const controlHeader = head[11]!;
+    const single = itemLength + 4 === this.#expected - 6;
+    if (!single || head[10] !== this.#sink!.presentationContextId || (controlHeader & 0x01) !== 0) return false;
+    this.#take(12);
+    this.#expected = -1;
+    this.#streaming = itemLength - 2;
+    this.#streamingLast = (controlHeader & 0x02) !== 0;
+    if (this.#streaming === 0) this.#endStreamedPdu();
+    return true;
+  }
+
+  #endStreamedPdu(): void {
+    this.#lastProgress = Date.now();
+    if (!this.#streamingLast) return;
+    const presentationContextId = this.#sink!.presentationContextId;
+    this.#sink = undefined;
+    this.#streamingLast = false;
+    // P-DATA-TF, one PDV of length 2: the context, then "data, last fragment", and no value.
+    this.emit('data', Buffer.from([P_DATA_TF, 0, 0, 0, 0, 6, 0, 0, 0, 2, presentationContextId, 0x02]));
   }
 
   #check(type: number, length: number): Violation | undefined {
@@ -181,6 +247,7 @@ export class DicomConnection extends EventEmitter {
   }
 
   #violate(violation: Violation): void {
+    this.#halted = true;
     this.#chunks = [];
     this.#buffered = 0;
     this.emit('violation', violation);
@@ -224,6 +291,19 @@ export class DicomConnection extends EventEmitter {
       else this.#chunks[0] = chunk.subarray(take);
     }
     return out;
+  }
+
+  /** Up to `bytes` from the front, never copied: a slice of the first chunk. */
+  #takeUpTo(bytes: number): Buffer {
+    const first = this.#chunks[0]!;
+    if (first.length <= bytes) {
+      this.#chunks.shift();
+      this.#buffered -= first.length;
+      return first;
+    }
+    this.#chunks[0] = first.subarray(bytes);
+    this.#buffered -= bytes;
+    return first.subarray(0, bytes);
   }
 
   #checkTimers(): void {
