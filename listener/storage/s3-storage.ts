@@ -28,14 +28,30 @@ export interface S3StorageOptions {
   readonly log: Logger;
 }
 
+/**
+ * SigV4 would otherwise SHA-256 every body just to sign it. Each body already carries the
+ * checksum that S3 verifies (Content-MD5 or x-amz-checksum-crc32), and the listener checks
+ * what S3 reports back, so the signature need not cover the payload; TLS protects it in transit.
+ */
+const CONTENT_SHA256 = 'x-amz-content-sha256';
+
 export function createS3Client(options: { forcePathStyle: boolean; checksumMode: ChecksumMode; requestTimeoutMs: number }): S3Client {
   const calculation = options.checksumMode === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
-  return new S3Client({
+  const client = new S3Client({
     forcePathStyle: options.forcePathStyle,
     requestHandler: { connectionTimeout: 5000, requestTimeout: options.requestTimeoutMs },
     requestChecksumCalculation: calculation,
     responseChecksumValidation: calculation,
   });
+  client.middlewareStack.add(
+    (next) => (args) => {
+      const request = args.request as { headers?: Record<string, string>; body?: unknown };
+      if (request.headers && ArrayBuffer.isView(request.body) && !request.headers[CONTENT_SHA256]) request.headers[CONTENT_SHA256] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    },
+    { step: 'build', name: 'unsignedPayload' },
+  );
+  return client;
 }
 
 /** Abort retries after a failed upload: storage that just failed may need a while to come back. */

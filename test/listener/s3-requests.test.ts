@@ -115,6 +115,17 @@ describe('S3 requests on the wire (flexible checksums, as on AWS)', () => {
     expect(parts.length).toBe(3);
     for (const part of parts) expect(part.headers['x-amz-checksum-crc32']).toMatch(/^[A-Za-z0-9+/]{6}==$/);
   });
+
+  test('bodies are signed as UNSIGNED-PAYLOAD, not SHA-256-hashed, because each carries the checksum S3 verifies', async () => {
+    // GIVEN the uploads of the tests above (one PutObject, three parts)
+    const uploads = fake.requests.filter((r) => r.method === 'PUT');
+    expect(uploads.length).toBeGreaterThanOrEqual(4);
+    // THEN none has a payload hash in its signature, and each has a body checksum instead
+    for (const upload of uploads) {
+      expect(upload.headers['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+      expect(upload.headers['x-amz-checksum-crc32'] ?? upload.headers['content-md5']).toBeTruthy();
+    }
+  });
 });
 
 describe('a storage answer that does not match what was sent is never acknowledged', () => {
