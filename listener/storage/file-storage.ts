@@ -50,7 +50,7 @@ class FileObjectWriter implements ObjectWriter {
     this.#key = key;
     this.#target = target;
     this.#temporary = path.join(path.dirname(target), `.${path.basename(target)}.${crypto.randomUUID()}.partial`);
-    this.#opened = fs.mkdir(path.dirname(target), { recursive: true }).then(() => fs.open(this.#temporary, 'wx'));
+    this.#opened = openCreatingFolder(this.#temporary);
     this.#opened.catch(() => undefined);
     this.stream = new Writable({
       highWaterMark: 1024 * 1024,
@@ -97,6 +97,17 @@ class FileObjectWriter implements ObjectWriter {
     const handle = await this.#opened.catch(() => undefined);
     await handle?.close().catch(() => undefined);
     await fs.rm(this.#temporary, { force: true }).catch(() => undefined);
+  }
+}
+
+/** Most instances go to a folder that already exists, so the folder is made only when the open says it is missing. */
+async function openCreatingFolder(file: string): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(file, 'wx');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    return fs.open(file, 'wx');
   }
 }
 
