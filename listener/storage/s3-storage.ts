@@ -286,7 +286,6 @@ class S3ObjectWriter implements ObjectWriter {
       location: `s3://${this.#options.bucket}/${this.#key}`,
       key: this.#key,
       bytes: this.#checksums.bytes,
-      crc32: this.#checksums.crc32,
     };
   }
 

@@ -17,8 +17,6 @@ export interface StoredObject {
   readonly location: string;
   readonly key: string;
   readonly bytes: number;
-  /** CRC32 of the whole Part 10 object, base64 as S3 writes it. */
-  readonly crc32: string;
 }
 
 /**
