@@ -53,7 +53,7 @@ export async function startListener(config: ListenerConfig, log: Logger): Promis
 
   const { routes, storages } = createRoutes(config, log);
   const servers: DicomServer[] = [];
-  const metrics = new ListenerMetrics(() => servers.reduce((sum, server) => sum + server.bytesInFlight, 0), otlpMetricReaders());
+  const metrics = new ListenerMetrics(() => servers.reduce((sum, server) => sum + server.bytesInFlight, 0), await otlpMetricReaders());
   const limiter = new AssociationLimiter(config.maxAssociations, config.access.maxAssociationsPerCallingAe);
   const services: AssociationServices = {
     policy: { access: config.access, acceptUnknownSopClasses: config.acceptUnknownSopClasses },

@@ -14,7 +14,7 @@ try {
 const log = createLogger(config.logLevel);
 // The AWS SDK instrumentation patches the SDK as it loads, so tracing starts before the
 // listener (and with it @aws-sdk/client-s3) is imported.
-const telemetry = startTelemetry();
+const telemetry = await startTelemetry();
 const { startListener } = await import('./listener.ts');
 
 // Handlers go in before the listener starts: a SIGTERM during start-up exits 0 (nothing is in

@@ -19,7 +19,7 @@ describe('one trace per association, with S3 calls under the C-STORE that caused
   let bucket: string;
 
   beforeAll(async () => {
-    telemetry = startTelemetry({}, [new SimpleSpanProcessor({ exporter })]);
+    telemetry = await startTelemetry({}, [new SimpleSpanProcessor({ exporter })]);
     const [{ loadConfig }, { createLogger }, { startListener }, s3, dcmtk, corpusModule, files, work] = await Promise.all([
       import('../../listener/config.ts'),
       import('../../listener/log.ts'),
