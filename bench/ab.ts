@@ -9,6 +9,7 @@
 //   --backends file,s3                          (default file; s3 starts Ceph)
 //   --reps N (default 7)  --smoke (tiny corpus)  --out DIR
 //   --node-arg ARG (repeatable; both builds)  --a-node-arg / --b-node-arg ARG (one build only, e.g. a V8 flag under test)
+//   --a-env / --b-env NAME=VALUE (repeatable; one build only, e.g. a glibc malloc setting under test)
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -37,7 +38,7 @@ const WORKLOADS: Record<string, { id: WorkloadId; set: SetName; lanes: number; l
 };
 
 function parse(argv: string[]) {
-  const o = { a: 'dist/listener/main.js', b: '', workloads: ['small', 'ct'], backends: ['file'], reps: 7, smoke: false, out: undefined as string | undefined, nodeArgs: [] as string[], aNodeArgs: [] as string[], bNodeArgs: [] as string[] };
+  const o = { a: 'dist/listener/main.js', b: '', workloads: ['small', 'ct'], backends: ['file'], reps: 7, smoke: false, out: undefined as string | undefined, nodeArgs: [] as string[], aNodeArgs: [] as string[], bNodeArgs: [] as string[], aEnv: {} as Record<string, string>, bEnv: {} as Record<string, string> };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = () => argv[++i] ?? (() => { throw new Error(`${a} needs a value`); })();
@@ -51,6 +52,11 @@ function parse(argv: string[]) {
     else if (a === '--node-arg') o.nodeArgs.push(v());
     else if (a === '--a-node-arg') o.aNodeArgs.push(v());
     else if (a === '--b-node-arg') o.bNodeArgs.push(v());
+    else if (a === '--a-env' || a === '--b-env') {
+      const [name, ...value] = v().split('=');
+      if (!name || value.length === 0) throw new Error(`${a} needs NAME=VALUE`);
+      (a === '--a-env' ? o.aEnv : o.bEnv)[name] = value.join('=');
+    }
     else throw new Error(`unknown option ${a}`);
   }
   if (!o.b) throw new Error('--b PATH/dist/listener/main.js is required');
@@ -64,8 +70,8 @@ async function main(): Promise<number> {
   if (!isNetworkIsolated()) throw new Error('ab: the network is not isolated; run it with `npm run bench -- ab ...`');
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(REPO_ROOT, p));
   const variants: [Variant, Variant] = [
-    { name: 'A', entry: abs(o.a), nodeArgs: o.aNodeArgs },
-    { name: 'B', entry: abs(o.b), nodeArgs: o.bNodeArgs },
+    { name: 'A', entry: abs(o.a), nodeArgs: o.aNodeArgs, env: o.aEnv },
+    { name: 'B', entry: abs(o.b), nodeArgs: o.bNodeArgs, env: o.bEnv },
   ];
   const work = mkdtempSync(join(tmpdir(), 'dicom-ab-'));
   const cephDir = join(work, 'ceph');
@@ -121,7 +127,8 @@ async function main(): Promise<number> {
     const out = o.out ?? mkdtempSync(join(tmpdir(), 'dicom-ab-report-'));
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'ab.json'), `${JSON.stringify({ a: o.a, b: o.b, runs }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
-    const head = `A = ${o.a} ${o.aNodeArgs.join(' ')}\nB = ${o.b} ${o.bNodeArgs.join(' ')}\n`;
+    const envText = (env: Record<string, string>) => Object.entries(env).map(([name, value]) => `${name}=${value}`).join(' ');
+    const head = `A = ${envText(o.aEnv)} ${o.a} ${o.aNodeArgs.join(' ')}\nB = ${envText(o.bEnv)} ${o.b} ${o.bNodeArgs.join(' ')}\n`;
     writeFileSync(join(out, 'ab.txt'), `${head}${lines.join('\n')}\n`);
     process.stdout.write(`${head}${lines.join('\n')}\n(raw runs: ${join(out, 'ab.json')})\n`);
     return runs.some((r) => !r.ok) ? 1 : 0;

@@ -2,8 +2,14 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { productionCommand } from '../../test/support/listener-process.ts';
 import { median, type Spread } from './stats.ts';
 import { CONTENDER_LABELS, type BenchResults, type ContenderId, type MetricId, type RunRecord, type Summary, type WorkloadId } from './types.ts';
+
+function productionCommandLine(): string {
+  const { entry, nodeArgs } = productionCommand();
+  return ['node', ...nodeArgs, entry].join(' ');
+}
 
 export const PROFILE_START = '<!-- profile:start -->';
 export const PROFILE_END = '<!-- profile:end -->';
@@ -101,7 +107,7 @@ function machineSection(r: BenchResults): string {
 
 const METHOD = `
 - **Harness.** \`npm run bench\` runs \`bench/run.sh\`, which moves into a fresh loopback-only network (and PID) namespace unless it is already in one, compiles the listener (\`tsc -p tsconfig.build.json\`) and runs \`bench/main.ts\`. It generates the corpora in a temporary directory, starts a throwaway single-node Ceph (mon + memstore OSD + RGW 16.2, \`test/support/ceph.ts\`) and runs every contender on every workload.
-- **Contenders.** The listener runs as production runs it: the compiled \`dist/listener/main.js\`, default settings (\`LOG_LEVEL=info\`, max PDU 131072, S3 part 5 MiB, queue 2). dcmtk \`storescp\` gets the same max PDU (\`--max-pdu 131072\`), so every DICOM receiver is sent identical PDUs; it runs with \`+xa -pm -q\` (accept every transfer syntax, no per-instance log lines). "Default" re-encodes each data set from memory; \`+B\` writes the received bytes as they come; \`--fork\` (sweep only) runs one process per association, as plain storescp handles associations one at a time. All local receivers write to the same file system. The S3 ceiling (\`bench/s3-ceiling.ts\`) PUTs the same files to the same RGW with the AWS SDK v3: \`PutObject\` up to the part size, \`lib-storage\` \`Upload\` with the listener's part size and queue size above it, one lane per association, each lane one object at a time.
+- **Contenders.** The listener runs as production runs it: the container's command from \`listener/Dockerfile\` (\`${productionCommandLine()}\`), default settings (\`LOG_LEVEL=info\`, max PDU 131072, S3 part 5 MiB, queue 2). dcmtk \`storescp\` gets the same max PDU (\`--max-pdu 131072\`), so every DICOM receiver is sent identical PDUs; it runs with \`+xa -pm -q\` (accept every transfer syntax, no per-instance log lines). "Default" re-encodes each data set from memory; \`+B\` writes the received bytes as they come; \`--fork\` (sweep only) runs one process per association, as plain storescp handles associations one at a time. All local receivers write to the same file system. The S3 ceiling (\`bench/s3-ceiling.ts\`) PUTs the same files to the same RGW with the AWS SDK v3: \`PutObject\` up to the part size, \`lib-storage\` \`Upload\` with the listener's part size and queue size above it, one lane per association, each lane one object at a time.
 - **Sender.** dcmtk \`storescu\` (\`TCP_NODELAY=1\`, \`-R\`), one process per association, all started together. The JPEG Lossless files are proposed as JPEG Lossless (\`-xs\`); the harness checks that each local receiver stored them in that transfer syntax and that every receiver holds every instance afterwards.
 - **Interleaving.** Within a workload, every repetition runs every contender once, in an order rotated by one each repetition (A B C D E, then B C D E A, …); the concurrency levels 1, 4 and 16 share one block, so their ratios compare neighbours in time. Ratios are the median of the per-repetition pairs.
 - **Fresh processes.** Every measured run starts a new receiver process (listener, storescp or ceiling uploader), sends it one unmeasured warm-up instance of the same kind (a CT slice for the multi-frame workloads), then measures. After each run the output is deleted (local folder, or the bucket emptied) and \`sync\` runs, so no contender inherits another's dirty pages.

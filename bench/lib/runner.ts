@@ -11,7 +11,7 @@ import { recordedPids } from '../../test/support/ceph.ts';
 import type { CephSettings } from '../../test/support/context.ts';
 import { readMeta } from '../../test/support/dicom-file.ts';
 import { startStorescp } from '../../test/support/dcmtk.ts';
-import { REPO_ROOT, startListener, type ListenerProcess } from '../../test/support/listener-process.ts';
+import { productionCommand, REPO_ROOT, startListener, type ListenerProcess } from '../../test/support/listener-process.ts';
 import { run, stopPid } from '../../test/support/proc.ts';
 import { awsEnv, emptyBucket, listKeys } from '../../test/support/s3.ts';
 import type { Corpus, CorpusFile, FileSet, SetName } from './corpus.ts';
@@ -55,6 +55,8 @@ export interface Variant {
   entry: string;
   /** Extra node flags for this build only (e.g. a V8 heap setting under test). */
   nodeArgs?: string[];
+  /** Extra environment for this build only (e.g. a glibc malloc setting under test). */
+  env?: Record<string, string>;
 }
 
 let sequence = 0;
@@ -122,9 +124,15 @@ async function runDicom(env: Env, w: Workload, contender: ContenderId, runId: st
           S3_QUEUE_SIZE: String(QUEUE_SIZE),
         }
       : { STORAGE_URL: `file://${outDir}` };
-    listener = await startListener(storageEnv, {
+    listener = await startListener({ ...storageEnv, ...variant?.env }, {
       entry: variant?.entry ?? env.listenerEntry ?? 'dist/listener/main.js',
-      nodeArgs: [...env.nodeArgs(`${w.id}-${contender}${variant ? `-${variant.name}` : ''}`), ...(env.listenerNodeArgs ?? []), ...(variant?.nodeArgs ?? [])],
+      // Production's flags first: V8 takes the last value of a flag, so a variant can override one.
+      nodeArgs: [
+        ...env.nodeArgs(`${w.id}-${contender}${variant ? `-${variant.name}` : ''}`),
+        ...productionCommand().nodeArgs,
+        ...(env.listenerNodeArgs ?? []),
+        ...(variant?.nodeArgs ?? []),
+      ],
     });
     pid = listener.pid;
     port = listener.port;

@@ -1,18 +1,15 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { storescu } from '../support/dcmtk.ts';
 import { writeLargeInstance, type InstanceInfo } from '../support/dicom-file.ts';
-import { REPO_ROOT, startListener, type ListenerProcess } from '../support/listener-process.ts';
+import { productionCommand, REPO_ROOT, startListener, type ListenerProcess } from '../support/listener-process.ts';
 import { s3ListenerEnv, createBucket, headObject, s3Client } from '../support/s3.ts';
 import { makeWorkDir, removeWorkDir } from '../support/work-dir.ts';
 
 const MIB = 1024 * 1024;
-/** The container's own command (node, its flags, the compiled entry), so the test measures what production runs. */
-const productionCommand = JSON.parse(/^CMD (\[.*\])$/m.exec(readFileSync(join(REPO_ROOT, 'listener', 'Dockerfile'), 'utf8'))![1]!) as string[];
 /** The promise: memory is bounded by configuration, not by instance size. */
 const PEAK_RSS_BOUND = 200 * MIB;
 
@@ -31,7 +28,7 @@ describe('memory stays flat whatever the instance size', () => {
     huge = await writeLargeInstance(join(work, 'huge.dcm'), { numberOfFrames: 1024 });
     listener = await startListener({
       ...s3ListenerEnv(bucket, 'studies'),
-    }, { entry: productionCommand.at(-1)!, nodeArgs: productionCommand.slice(1, -1) });
+    }, productionCommand());
   }, 300_000);
 
   afterAll(async () => {

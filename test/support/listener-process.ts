@@ -6,10 +6,23 @@
 //   {"event":"listening","dicomPort":N,"tlsPort":M|null,"opsPort":K,...}
 // Ports default to 0 (kernel-chosen) so parallel test files never collide.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { peakRssOf } from './proc.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * The container's own command (listener/Dockerfile CMD): node, its flags, the compiled entry.
+ * Tests and benchmarks that measure memory or speed run exactly this, so they measure production.
+ */
+export function productionCommand(): { entry: string; nodeArgs: string[] } {
+  const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(join(REPO_ROOT, 'listener', 'Dockerfile'), 'utf8'))?.[1];
+  if (!cmd) throw new Error('listener/Dockerfile has no exec-form CMD');
+  const argv = JSON.parse(cmd) as string[];
+  return { entry: argv.at(-1)!, nodeArgs: argv.slice(1, -1) };
+}
 
 export type LogLine = Record<string, unknown>;
 
