@@ -107,6 +107,8 @@ export class InstanceReceiver extends Writable {
         await this.#framing.end();
         if (!this.#writer) this.#open(this.#head.finish());
         this.#writer!.stream.end();
+        // An ending stream never emits 'drain', and no more data is coming: let go of the socket.
+        this.#release();
       } catch (error) {
         this.#fail(error as Error);
       }

@@ -1,10 +1,10 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { storescu } from '../support/dcmtk.ts';
 import { buildInstance, dataSetOffset, writeLargeInstance, type InstanceInfo } from '../support/dicom-file.ts';
 import { startListener, type ListenerProcess } from '../support/listener-process.ts';
-import { PduType, RawScu } from '../support/raw-scu.ts';
+import { commandSet, pdata, PduType, RawScu } from '../support/raw-scu.ts';
 import { s3ListenerEnv, createBucket, listOpenMultipartUploads } from '../support/s3.ts';
 import { startThrottleProxy, type ThrottleProxy } from '../support/throttle-proxy.ts';
 import { cephSettings } from '../support/context.ts';
@@ -14,7 +14,9 @@ import { makeWorkDir, removeWorkDir } from '../support/work-dir.ts';
 const SC = '1.2.840.10008.5.1.4.1.1.7';
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
 const MIB = 1024 * 1024;
-const verification = [{ id: 1, abstractSyntax: '1.2.840.10008.1.1', transferSyntaxes: ['1.2.840.10008.1.2'] }];
+const VERIFICATION = '1.2.840.10008.1.1';
+const MF_BYTE_SC = '1.2.840.10008.5.1.4.1.1.7.2';
+const verification = [{ id: 1, abstractSyntax: VERIFICATION, transferSyntaxes: ['1.2.840.10008.1.2'] }];
 
 async function closedWithin(scu: RawScu, ms: number): Promise<boolean> {
   return Promise.race([scu.closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))]);
@@ -156,5 +158,25 @@ describe('slow storage is not a stalled sender', () => {
     expect(result.files[0]?.status).toBe(0);
     expect(listener.logs.filter((line) => line['event'] === 'association-violation')).toEqual([]);
     expect(await listOpenMultipartUploads(bucket)).toEqual([]);
+  });
+
+  test('once an instance held back by slow storage is answered, the association answers its next request at once', async () => {
+    // GIVEN an instance whose last 3 MiB wait in stream buffers while both part uploads are slow,
+    // so the final write meets back-pressure just before the data set ends
+    const tail = await writeLargeInstance(join(work, 'tail.dcm'), { numberOfFrames: 13 });
+    const bytes = await readFile(tail.path);
+    const scu = await RawScu.connect(listener.port);
+    try {
+      await scu.associate({ contexts: [{ id: 1, abstractSyntax: MF_BYTE_SC, transferSyntaxes: [EXPLICIT_LE] }, { ...verification[0]!, id: 3 }] });
+      const stored = await scu.cStore({ contextId: 1, sopClassUid: MF_BYTE_SC, sopInstanceUid: tail.sopInstanceUid, dataSet: bytes.subarray(dataSetOffset(bytes)), fragmentSize: 65_000 });
+      expect(stored?.status).toBe(0x0000);
+      // WHEN the sender follows up with a C-ECHO
+      scu.send(pdata(3, true, true, commandSet({ sopClassUid: VERIFICATION, commandField: 0x0030, messageId: scu.nextMessageId(), hasDataSet: false })));
+      // THEN it is answered, and the release too: the socket was not left paused
+      expect((await scu.readResponse(5000))?.status).toBe(0x0000);
+      expect(await scu.release()).toBe(true);
+    } finally {
+      scu.destroy();
+    }
   });
 });
