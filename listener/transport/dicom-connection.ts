@@ -83,7 +83,8 @@ export class DicomConnection extends EventEmitter {
   /** Set once we abort: whatever the peer sent after the violation is never handed on. */
   #halted = false;
   #sink: DataSink | undefined;
-  /** Value bytes of the streamed PDV not yet passed to the sink. */
+  /** The sink the PDV being streamed goes to, and its value bytes not yet passed on. */
+  #streamingTo: DataSink | undefined;
   #streaming = 0;
   #streamingLast = false;
 
@@ -176,7 +177,7 @@ export class DicomConnection extends EventEmitter {
         if (this.#buffered === 0) return;
         const value = this.#takeUpTo(this.#streaming);
         this.#streaming -= value.length;
-        this.#sink?.write(value);
+        this.#streamingTo?.write(value);
         if (this.#streaming === 0) this.#endStreamedPdu();
         continue;
       }
@@ -216,6 +217,7 @@ export class DicomConnection extends EventEmitter {
     if (!single || head[10] !== this.#sink!.presentationContextId || (controlHeader & 0x01) !== 0) return false;
     this.#take(12);
     this.#expected = -1;
+    this.#streamingTo = this.#sink;
     this.#streaming = itemLength - 2;
     this.#streamingLast = (controlHeader & 0x02) !== 0;
     if (this.#streaming === 0) this.#endStreamedPdu();
@@ -224,12 +226,16 @@ export class DicomConnection extends EventEmitter {
 
   #endStreamedPdu(): void {
     this.#lastProgress = Date.now();
-    if (!this.#streamingLast) return;
-    const presentationContextId = this.#sink!.presentationContextId;
-    this.#sink = undefined;
+    const sink = this.#streamingTo;
+    const last = this.#streamingLast;
+    this.#streamingTo = undefined;
     this.#streamingLast = false;
+    if (!last || !sink) return;
+    // Unless the association dropped the instance meanwhile, the library ends and answers it.
+    if (this.#sink !== sink) return;
+    this.#sink = undefined;
     // P-DATA-TF, one PDV of length 2: the context, then "data, last fragment", and no value.
-    this.emit('data', Buffer.from([P_DATA_TF, 0, 0, 0, 0, 6, 0, 0, 0, 2, presentationContextId, 0x02]));
+    this.emit('data', Buffer.from([P_DATA_TF, 0, 0, 0, 0, 6, 0, 0, 0, 2, sink.presentationContextId, 0x02]));
   }
 
   #check(type: number, length: number): Violation | undefined {
