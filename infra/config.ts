@@ -1,9 +1,18 @@
 import { readFileSync } from 'node:fs';
+import { destinationRoleOutputKey } from './stack-outputs.ts';
 
 /** A Kubernetes service account that an IRSA role trusts. */
 export interface ServiceAccountRef {
   readonly namespace: string;
   readonly name: string;
+}
+
+/** A DicomDestination that gets its own IRSA role: its ServiceAccount is `<listener namespace>:<name>`. */
+export interface DestinationRef {
+  /** The DicomDestination's name, which is also its ServiceAccount's name. */
+  readonly name: string;
+  /** Key prefix (no leading or trailing slash) the destination's role may write under. */
+  readonly prefix: string;
 }
 
 /** Thresholds for the listener alarms, counted over five-minute windows. */
@@ -48,6 +57,8 @@ export interface DeploymentConfig {
   /** Addresses subscribed to the alarm topic; more can be added outside the stack. */
   readonly alarmEmails: readonly string[];
   readonly alarmThresholds: AlarmThresholds;
+  /** DicomDestinations (in the listener namespace) that each get a role limited to their own prefix. */
+  readonly destinations: readonly DestinationRef[];
 }
 
 /** A deployment config value that failed validation. */
@@ -67,11 +78,15 @@ export const LOG_RETENTION_DAYS = [
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const KEY_PREFIX = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+const KEY_PREFIX_RULE = 'must be a key prefix of letters, digits, ".", "_" or "-" segments joined by "/", with no leading or trailing slash';
+/** The operator's DicomDestination name rule (DESTINATION_NAME in charts/operator/validate.ts): a DNS-1035 label of at most 47 characters. */
+export const DESTINATION_NAME = /^[a-z]([-a-z0-9]{0,45}[a-z0-9])?$/;
 const KNOWN_FIELDS = new Set([
   'name', 'account', 'region', 'availabilityZones', 'vpcCidr', 'natGateways', 'clusterName', 'adminRoleArn',
   'publicEndpointCidrs', 'storagePrefix', 'intelligentTieringAfterDays', 'noncurrentVersionExpirationDays',
   'logRetentionDays', 'ecrRepositoryName', 'ecrMaxImageCount', 'listener', 'collector', 'loadBalancerController',
-  'alarmEmails', 'alarmThresholds',
+  'alarmEmails', 'alarmThresholds', 'destinations',
 ]);
 
 /**
@@ -90,6 +105,7 @@ export function parseDeploymentConfig(input: unknown): DeploymentConfig {
   const region = matching(raw, 'region', /^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region code such as eu-west-1');
   const availabilityZones = zones(raw, region);
   const vpcCidr = cidr(raw, 'vpcCidr', '10.40.0.0/16', { minPrefix: 16, maxPrefix: 20 });
+  const listener = serviceAccount(raw, 'listener', { namespace: 'dicom', name: 'dicom-listener' });
 
   return {
     name,
@@ -101,17 +117,18 @@ export function parseDeploymentConfig(input: unknown): DeploymentConfig {
     clusterName: matching(raw, 'clusterName', /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/, 'must be 1-100 letters, digits, hyphens or underscores, starting with a letter or digit', `dicom-destination-${name}`),
     adminRoleArn: matching(raw, 'adminRoleArn', /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)'),
     publicEndpointCidrs: cidrList(raw, 'publicEndpointCidrs'),
-    storagePrefix: matching(raw, 'storagePrefix', /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'must be a key prefix of letters, digits, ".", "_" or "-" segments joined by "/", with no leading or trailing slash', 'dicom'),
+    storagePrefix: matching(raw, 'storagePrefix', KEY_PREFIX, KEY_PREFIX_RULE, 'dicom'),
     intelligentTieringAfterDays: integer(raw, 'intelligentTieringAfterDays', 0, 0, 3650),
     noncurrentVersionExpirationDays: integer(raw, 'noncurrentVersionExpirationDays', 30, 1, 3650),
     logRetentionDays: retention(raw),
     ecrRepositoryName: matching(raw, 'ecrRepositoryName', /^(?=.{2,256}$)[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be a valid ECR repository name (lowercase segments joined by "/")', `dicom-destination/${name}/listener`),
     ecrMaxImageCount: integer(raw, 'ecrMaxImageCount', 100, 1, 10000),
-    listener: serviceAccount(raw, 'listener', { namespace: 'dicom', name: 'dicom-listener' }),
+    listener,
     collector: serviceAccount(raw, 'collector', { namespace: 'observability', name: 'adot-collector' }),
     loadBalancerController: serviceAccount(raw, 'loadBalancerController', { namespace: 'kube-system', name: 'aws-load-balancer-controller' }),
     alarmEmails: emails(raw),
     alarmThresholds: thresholds(raw),
+    destinations: destinations(raw, listener),
   };
 }
 
@@ -134,7 +151,11 @@ function record(value: unknown, field: string): Record<string, unknown> {
 }
 
 function matching(raw: Record<string, unknown>, field: string, pattern: RegExp, reason: string, fallback?: string): string {
-  const value = raw[field] ?? fallback;
+  return text(raw[field] ?? fallback, field, pattern, reason);
+}
+
+/** A required string matching `pattern`; `field` is how errors name it. */
+function text(value: unknown, field: string, pattern: RegExp, reason: string): string {
   if (value === undefined) throw new DeploymentConfigError(field, 'is required');
   if (typeof value !== 'string' || !pattern.test(value)) throw new DeploymentConfigError(field, `${reason} (got ${JSON.stringify(value)})`);
   return value;
@@ -248,4 +269,30 @@ function thresholds(raw: Record<string, unknown>): AlarmThresholds {
     return entry;
   };
   return { storeFailures: nested('storeFailures', 1), rejectedAssociations: nested('rejectedAssociations', 5) };
+}
+
+function destinations(raw: Record<string, unknown>, listener: ServiceAccountRef): readonly DestinationRef[] {
+  const value = raw.destinations ?? [];
+  if (!Array.isArray(value)) throw new DeploymentConfigError('destinations', 'must be an array of { "name", "prefix" } objects');
+  const byOutputKey = new Map<string, string>();
+  return value.map((item: unknown, index): DestinationRef => {
+    const field = `destinations[${index}]`;
+    const entry = record(item, field);
+    for (const key of Object.keys(entry)) {
+      if (key !== 'name' && key !== 'prefix') throw new DeploymentConfigError(`${field}.${key}`, 'is not a known field');
+    }
+    const name = text(entry.name, `${field}.name`, DESTINATION_NAME, 'must be a DicomDestination name: a DNS-1035 label of at most 47 characters (lowercase letters, digits and "-", starting with a letter and ending with a letter or digit)');
+    const prefix = text(entry.prefix, `${field}.prefix`, KEY_PREFIX, KEY_PREFIX_RULE);
+    if (name === listener.name) {
+      throw new DeploymentConfigError(`${field}.name`, `must differ from the listener service account name "${listener.name}", which shares its namespace`);
+    }
+    const outputKey = destinationRoleOutputKey(name);
+    const earlier = byOutputKey.get(outputKey);
+    if (earlier === name) throw new DeploymentConfigError(`${field}.name`, `repeats "${name}"; each destination is listed once`);
+    if (earlier !== undefined) {
+      throw new DeploymentConfigError(`${field}.name`, `"${name}" and "${earlier}" would both have the stack output ${outputKey}; rename one`);
+    }
+    byOutputKey.set(outputKey, name);
+    return { name, prefix };
+  });
 }

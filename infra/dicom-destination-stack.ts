@@ -8,7 +8,7 @@ import { LoadBalancerController } from './load-balancer-controller.ts';
 import { Network } from './network.ts';
 import { Observability } from './observability.ts';
 import { OperationsKey } from './operations-key.ts';
-import type { StackOutputKey } from './stack-outputs.ts';
+import { destinationRoleOutputKey, type StackOutputKey } from './stack-outputs.ts';
 import { ImageStore } from './storage.ts';
 import { applicationLogGroupName, metricsLogGroupName } from './telemetry-contract.ts';
 
@@ -100,6 +100,7 @@ export class DicomDestinationStack extends Stack {
       imageKey: this.imageStore.key,
       storagePrefix: config.storagePrefix,
       metricsLogGroup: this.observability.metricsLogGroup,
+      destinations: config.destinations,
     });
 
     this.repository = new ListenerRepository(this, 'ListenerRepository', {
@@ -122,6 +123,15 @@ export class DicomDestinationStack extends Stack {
     };
     for (const [key, output] of Object.entries(outputs)) {
       new CfnOutput(this, key, output);
+    }
+    // Extra outputs, one per configured destination; the config guarantees the keys are distinct.
+    for (const { name, prefix } of config.destinations) {
+      const role = this.identities.destinationRoles.get(name);
+      if (role === undefined) throw new Error(`no role was made for destination ${name}`);
+      new CfnOutput(this, destinationRoleOutputKey(name), {
+        value: role.roleArn,
+        description: `IRSA role for DicomDestination ${name} (service account ${config.listener.namespace}:${name}); writes under ${prefix}/`,
+      });
     }
   }
 }

@@ -42,6 +42,7 @@ const EXPECTED_ACKNOWLEDGEMENTS: ReadonlyArray<readonly [string, string]> = [
   ['LoadBalancerController/Policy', 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:elasticloadbalancing:*:*:listener-rule/net/*/*/*]'],
   ['LoadBalancerController/Policy', 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:elasticloadbalancing:*:*:listener-rule/app/*/*/*]'],
   ['Identities/ListenerPolicy', 'AwsSolutions-IAM5[Resource::<ImageStoreImages57C66301.Arn>/dicom/*]'],
+  ['Identities/DestinationPolicy-st-marys', 'AwsSolutions-IAM5[Resource::<ImageStoreImages57C66301.Arn>/incoming/st-marys/*]'],
   ['Identities/CollectorPolicy', 'AwsSolutions-IAM5[Resource::*]'],
 ];
 
@@ -71,9 +72,9 @@ describe('cdk-nag AwsSolutions and HIPAA Security', () => {
   let stack: DicomDestinationStack;
 
   beforeAll(() => {
-    // GIVEN the stack in an app with both packs registered
+    // GIVEN the stack, with one destination role, in an app with both packs registered
     app = testApp();
-    const config = parseDeploymentConfig(BASE_CONFIG);
+    const config = parseDeploymentConfig({ ...BASE_CONFIG, destinations: [{ name: 'st-marys', prefix: 'incoming/st-marys' }] });
     stack = new DicomDestinationStack(app, stackName(config), config);
     applyCompliancePacks(app);
   });

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { DeploymentConfigError, loadDeploymentConfig, parseDeploymentConfig } from '../../infra/config.ts';
+import { DESTINATION_NAME as OPERATOR_DESTINATION_NAME } from '../../charts/operator/validate.ts';
+import { DESTINATION_NAME, DeploymentConfigError, loadDeploymentConfig, parseDeploymentConfig } from '../../infra/config.ts';
 import { BASE_CONFIG } from './stack-fixture.ts';
 
 const infraDir = path.resolve(import.meta.dirname, '../../infra');
@@ -43,7 +44,24 @@ describe('deployment config', () => {
       loadBalancerController: { namespace: 'kube-system', name: 'aws-load-balancer-controller' },
       alarmEmails: [],
       alarmThresholds: { storeFailures: 1, rejectedAssociations: 5 },
+      destinations: [],
     });
+  });
+
+  test('destinations are kept in order with their prefixes', () => {
+    // GIVEN two destinations
+    const input = { ...BASE_CONFIG, destinations: [{ name: 'st-marys', prefix: 'incoming/st-marys' }, { name: 'north', prefix: 'north' }] };
+
+    // WHEN the config is parsed
+    const config = parseDeploymentConfig(input);
+
+    // THEN both are there, unchanged
+    expect(config.destinations).toEqual([{ name: 'st-marys', prefix: 'incoming/st-marys' }, { name: 'north', prefix: 'north' }]);
+  });
+
+  test('a destination name follows the same rule as the operator applies to DicomDestination names', () => {
+    // GIVEN the operator's name pattern / WHEN compared with the config's / THEN they are the same rule
+    expect(DESTINATION_NAME.source).toBe(OPERATOR_DESTINATION_NAME.source);
   });
 
   test('NAT gateways default to one per zone when two zones are configured', () => {
@@ -97,6 +115,16 @@ describe('deployment config', () => {
     ['alarmEmails', { alarmEmails: ['oncall'] }, /alarmEmails\[0\] must be an email address/],
     ['alarmThresholds.storeFailures', { alarmThresholds: { storeFailures: 0 } }, /alarmThresholds\.storeFailures must be a positive integer/],
     ['an unknown field', { bucketName: 'images' }, /bucketName is not a known field/],
+    ['destinations (not a list)', { destinations: { name: 'north' } }, /destinations must be an array/],
+    ['destinations[0].name (uppercase)', { destinations: [{ name: 'StMarys', prefix: 'a' }] }, /destinations\[0\]\.name must be a DicomDestination name/],
+    ['destinations[0].name (starts with a digit)', { destinations: [{ name: '1north', prefix: 'a' }] }, /destinations\[0\]\.name must be a DicomDestination name/],
+    ['destinations[0].name (48 characters)', { destinations: [{ name: 'a'.repeat(48), prefix: 'a' }] }, /destinations\[0\]\.name must be a DicomDestination name/],
+    ['destinations[0].name (missing)', { destinations: [{ prefix: 'a' }] }, /destinations\[0\]\.name is required/],
+    ['destinations[1].prefix (trailing slash)', { destinations: [{ name: 'a', prefix: 'a' }, { name: 'b', prefix: 'b/' }] }, /destinations\[1\]\.prefix must be a key prefix/],
+    ['destinations[0] (unknown key)', { destinations: [{ name: 'a', prefix: 'a', roleName: 'x' }] }, /destinations\[0\]\.roleName is not a known field/],
+    ['destinations[1].name (repeated)', { destinations: [{ name: 'north', prefix: 'a' }, { name: 'north', prefix: 'b' }] }, /destinations\[1\]\.name repeats "north"/],
+    ['destinations[0].name (the listener service account)', { destinations: [{ name: 'dicom-listener', prefix: 'a' }] }, /destinations\[0\]\.name must differ from the listener service account name "dicom-listener"/],
+    ['destinations[1].name (same output key)', { destinations: [{ name: 'site-1', prefix: 'a' }, { name: 'site1', prefix: 'b' }] }, /destinations\[1\]\.name "site1" and "site-1" would both have the stack output DestinationRoleSite1/],
   ])('a bad %s throws naming the field and the reason', (_field, override, message) => {
     // GIVEN a config with one bad value
     const input = { ...BASE_CONFIG, ...override };

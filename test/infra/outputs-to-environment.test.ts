@@ -60,6 +60,19 @@ describe('stack outputs and the chart environment', () => {
     });
   });
 
+  test('destination role outputs are extra keys that the converter ignores', () => {
+    // GIVEN what a deploy of a stack with one destination would write
+    const withDestination = synthesize({ destinations: [{ name: 'st-marys', prefix: 'incoming/st-marys' }] });
+    const written = fakeDeployOutputs(withDestination.template, withDestination.stack.stackName, '123456789012', 'eu-west-1');
+
+    // WHEN the fixed outputs are picked from it
+    const picked = stackOutputs(written);
+
+    // THEN the file holds the fixed keys plus the destination's, and the converter reads exactly the fixed keys
+    expect({ written: Object.keys(written[withDestination.stack.stackName]!).sort(), picked: Object.keys(picked).sort() })
+      .toEqual({ written: [...STACK_OUTPUTS, 'DestinationRoleStMarys'].sort(), picked: [...STACK_OUTPUTS].sort() });
+  });
+
   test('the repository URI output is built from the listener repository', () => {
     // WHEN the deployed repository URI is read / THEN it is the registry host and repository name
     expect(outputs.EcrRepositoryUri).toBe('123456789012.dkr.ecr.eu-west-1.amazonaws.com/dicom-destination/test/listener');
