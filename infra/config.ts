@@ -49,7 +49,9 @@ export interface DeploymentConfig {
   /** Retention of every log group; one of the values CloudWatch Logs accepts. */
   readonly logRetentionDays: number;
   readonly ecrRepositoryName: string;
-  /** Images kept in the repository; older ones expire. */
+  /** The operator controller's image repository; must differ from `ecrRepositoryName`. */
+  readonly controllerEcrRepositoryName: string;
+  /** Images kept in each image repository; older ones expire. */
   readonly ecrMaxImageCount: number;
   readonly listener: ServiceAccountRef;
   readonly collector: ServiceAccountRef;
@@ -80,13 +82,15 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const KEY_PREFIX = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 const KEY_PREFIX_RULE = 'must be a key prefix of letters, digits, ".", "_" or "-" segments joined by "/", with no leading or trailing slash';
+const ECR_REPOSITORY_NAME = /^(?=.{2,256}$)[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
+const ECR_REPOSITORY_NAME_RULE = 'must be a valid ECR repository name (lowercase segments joined by "/")';
 /** The operator's DicomDestination name rule (DESTINATION_NAME in charts/operator/validate.ts): a DNS-1035 label of at most 47 characters. */
 export const DESTINATION_NAME = /^[a-z]([-a-z0-9]{0,45}[a-z0-9])?$/;
 const KNOWN_FIELDS = new Set([
   'name', 'account', 'region', 'availabilityZones', 'vpcCidr', 'natGateways', 'clusterName', 'adminRoleArn',
   'publicEndpointCidrs', 'storagePrefix', 'intelligentTieringAfterDays', 'noncurrentVersionExpirationDays',
-  'logRetentionDays', 'ecrRepositoryName', 'ecrMaxImageCount', 'listener', 'collector', 'loadBalancerController',
-  'alarmEmails', 'alarmThresholds', 'destinations',
+  'logRetentionDays', 'ecrRepositoryName', 'controllerEcrRepositoryName', 'ecrMaxImageCount', 'listener', 'collector',
+  'loadBalancerController', 'alarmEmails', 'alarmThresholds', 'destinations',
 ]);
 
 /**
@@ -106,6 +110,11 @@ export function parseDeploymentConfig(input: unknown): DeploymentConfig {
   const availabilityZones = zones(raw, region);
   const vpcCidr = cidr(raw, 'vpcCidr', '10.40.0.0/16', { minPrefix: 16, maxPrefix: 20 });
   const listener = serviceAccount(raw, 'listener', { namespace: 'dicom', name: 'dicom-listener' });
+  const ecrRepositoryName = matching(raw, 'ecrRepositoryName', ECR_REPOSITORY_NAME, ECR_REPOSITORY_NAME_RULE, `dicom-destination/${name}/listener`);
+  const controllerEcrRepositoryName = matching(raw, 'controllerEcrRepositoryName', ECR_REPOSITORY_NAME, ECR_REPOSITORY_NAME_RULE, `dicom-destination/${name}/controller`);
+  if (controllerEcrRepositoryName === ecrRepositoryName) {
+    throw new DeploymentConfigError('controllerEcrRepositoryName', `must differ from ecrRepositoryName ("${ecrRepositoryName}"); the listener and the controller each get their own repository`);
+  }
 
   return {
     name,
@@ -121,7 +130,8 @@ export function parseDeploymentConfig(input: unknown): DeploymentConfig {
     intelligentTieringAfterDays: integer(raw, 'intelligentTieringAfterDays', 0, 0, 3650),
     noncurrentVersionExpirationDays: integer(raw, 'noncurrentVersionExpirationDays', 30, 1, 3650),
     logRetentionDays: retention(raw),
-    ecrRepositoryName: matching(raw, 'ecrRepositoryName', /^(?=.{2,256}$)[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be a valid ECR repository name (lowercase segments joined by "/")', `dicom-destination/${name}/listener`),
+    ecrRepositoryName,
+    controllerEcrRepositoryName,
     ecrMaxImageCount: integer(raw, 'ecrMaxImageCount', 100, 1, 10000),
     listener,
     collector: serviceAccount(raw, 'collector', { namespace: 'observability', name: 'adot-collector' }),

@@ -1,8 +1,8 @@
 import { Duration, RemovalPolicy, aws_ecr as ecr } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 
-/** Properties of the {@link ListenerRepository}. */
-export interface ListenerRepositoryProps {
+/** Properties of an {@link ImageRepository}. */
+export interface ImageRepositoryProps {
   readonly repositoryName: string;
   /**
    * Images kept; older ones expire.
@@ -13,15 +13,15 @@ export interface ListenerRepositoryProps {
 }
 
 /**
- * The ECR repository for the listener image.
+ * An ECR repository for one of the images the stack runs (the listener, the operator's controller).
  *
  * Tags are immutable so a tag in a chart environment always means the same bytes, and every
  * push is scanned.
  */
-export class ListenerRepository extends Construct {
+export class ImageRepository extends Construct {
   readonly repository: ecr.Repository;
 
-  constructor(scope: Construct, id: string, props: ListenerRepositoryProps) {
+  constructor(scope: Construct, id: string, props: ImageRepositoryProps) {
     super(scope, id);
     const maxImageCount = props.maxImageCount ?? 100;
     if (!Number.isInteger(maxImageCount) || maxImageCount < 1) {

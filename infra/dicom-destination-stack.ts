@@ -2,7 +2,7 @@ import { CfnOutput, ContextProvider, Stack, cloud_assembly_schema as cxschema, c
 import type { Construct } from 'constructs';
 import { DicomCluster } from './cluster.ts';
 import type { DeploymentConfig } from './config.ts';
-import { ListenerRepository } from './container-registry.ts';
+import { ImageRepository } from './container-registry.ts';
 import { WorkloadIdentities } from './identity.ts';
 import { LoadBalancerController } from './load-balancer-controller.ts';
 import { Network } from './network.ts';
@@ -34,7 +34,10 @@ export class DicomDestinationStack extends Stack {
   readonly loadBalancerController: LoadBalancerController;
   readonly observability: Observability;
   readonly identities: WorkloadIdentities;
-  readonly repository: ListenerRepository;
+  /** The listener image's repository. */
+  readonly listenerRepository: ImageRepository;
+  /** The operator controller image's repository. */
+  readonly controllerRepository: ImageRepository;
 
   constructor(scope: Construct, id: string, config: DeploymentConfig) {
     super(scope, id, {
@@ -103,8 +106,13 @@ export class DicomDestinationStack extends Stack {
       destinations: config.destinations,
     });
 
-    this.repository = new ListenerRepository(this, 'ListenerRepository', {
+    // The construct IDs name the resources' logical IDs; renaming one replaces a live repository.
+    this.listenerRepository = new ImageRepository(this, 'ListenerRepository', {
       repositoryName: config.ecrRepositoryName,
+      maxImageCount: config.ecrMaxImageCount,
+    });
+    this.controllerRepository = new ImageRepository(this, 'ControllerRepository', {
+      repositoryName: config.controllerEcrRepositoryName,
       maxImageCount: config.ecrMaxImageCount,
     });
 
@@ -113,7 +121,8 @@ export class DicomDestinationStack extends Stack {
       KmsKeyArn: { value: this.imageStore.key.keyArn, description: 'SSE-KMS key of the image bucket' },
       ListenerRoleArn: { value: this.identities.listenerRole.roleArn, description: 'IRSA role for the listener service account' },
       CollectorRoleArn: { value: this.identities.collectorRole.roleArn, description: 'IRSA role for the ADOT collector service account' },
-      EcrRepositoryUri: { value: this.repository.repository.repositoryUri, description: 'Listener image repository' },
+      EcrRepositoryUri: { value: this.listenerRepository.repository.repositoryUri, description: 'Listener image repository' },
+      ControllerRepositoryUri: { value: this.controllerRepository.repository.repositoryUri, description: 'Operator controller image repository' },
       ClusterName: { value: this.cluster.cluster.clusterName, description: 'EKS cluster' },
       Region: { value: this.region, description: 'Region of every resource in this stack' },
       VpcCidr: { value: this.network.vpc.vpcCidrBlock, description: 'VPC CIDR (for in-VPC senders and network policies)' },

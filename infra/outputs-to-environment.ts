@@ -22,6 +22,13 @@ export interface SiteConfig {
   readonly imageTag?: string;
   /** `sha256:<hex>` digest of the listener image (one of imageTag, imageDigest). */
   readonly imageDigest?: string;
+  /**
+   * Immutable tag of the controller image in the stack's controller repository (at most one of
+   * controllerImageTag, controllerImageDigest; with neither, the environment has no operator).
+   */
+  readonly controllerImageTag?: string;
+  /** `sha256:<hex>` digest of the controller image (at most one of controllerImageTag, controllerImageDigest). */
+  readonly controllerImageDigest?: string;
   readonly aeTitles: string[];
   readonly sourceCidrs: string[];
   readonly scheme: EnvironmentConfig['scheme'];
@@ -30,7 +37,8 @@ export interface SiteConfig {
   readonly prefix?: string;
 }
 
-const SITE_FIELDS = new Set(['name', 'imageTag', 'imageDigest', 'aeTitles', 'sourceCidrs', 'scheme', 'tls', 'prefix']);
+const SITE_FIELDS = new Set([
+  'name', 'imageTag', 'imageDigest', 'controllerImageTag', 'controllerImageDigest', 'aeTitles', 'sourceCidrs', 'scheme', 'tls', 'prefix']);
 
 /**
  * Picks one stack's outputs from a `cdk deploy --outputs-file` document.
@@ -70,9 +78,13 @@ export function toEnvironment(outputs: Record<StackOutputKey, string>, siteInput
   if ((site.imageTag === undefined) === (site.imageDigest === undefined)) {
     throw new Error('site file: set exactly one of imageTag or imageDigest');
   }
-  const image = site.imageTag !== undefined
-    ? `${outputs.EcrRepositoryUri}:${String(site.imageTag)}`
-    : `${outputs.EcrRepositoryUri}@${String(site.imageDigest)}`;
+  const image = imageReference(outputs.EcrRepositoryUri, site.imageTag, site.imageDigest);
+  if (site.controllerImageTag !== undefined && site.controllerImageDigest !== undefined) {
+    throw new Error('site file: set at most one of controllerImageTag or controllerImageDigest');
+  }
+  const controllerImage = site.controllerImageTag === undefined && site.controllerImageDigest === undefined
+    ? undefined
+    : imageReference(outputs.ControllerRepositoryUri, site.controllerImageTag, site.controllerImageDigest);
 
   const prefix = site.prefix ?? outputs.StoragePrefix;
   if (typeof prefix !== 'string' || (prefix !== outputs.StoragePrefix && !prefix.startsWith(`${outputs.StoragePrefix}/`))) {
@@ -94,7 +106,13 @@ export function toEnvironment(outputs: Record<StackOutputKey, string>, siteInput
     sourceCidrs: site.sourceCidrs,
     scheme: site.scheme,
     tls: site.tls,
+    ...(controllerImage === undefined ? {} : { controllerImage }),
   });
+}
+
+/** `<repository>:<tag>` when a tag is given, else `<repository>@<digest>`; validateEnvironment checks the result. */
+function imageReference(repositoryUri: string, tag: unknown, digest: unknown): string {
+  return tag !== undefined ? `${repositoryUri}:${String(tag)}` : `${repositoryUri}@${String(digest)}`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

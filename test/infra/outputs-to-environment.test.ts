@@ -78,6 +78,11 @@ describe('stack outputs and the chart environment', () => {
     expect(outputs.EcrRepositoryUri).toBe('123456789012.dkr.ecr.eu-west-1.amazonaws.com/dicom-destination/test/listener');
   });
 
+  test('the controller repository URI output is built from the controller repository', () => {
+    // WHEN the deployed controller repository URI is read / THEN it is the registry host and the controller repository's name
+    expect(outputs.ControllerRepositoryUri).toBe('123456789012.dkr.ecr.eu-west-1.amazonaws.com/dicom-destination/test/controller');
+  });
+
   test('deployed outputs and a site file become an environment that validateEnvironment accepts', () => {
     // WHEN the converter runs
     const environment = toEnvironment(outputs, SITE);
@@ -107,6 +112,36 @@ describe('stack outputs and the chart environment', () => {
 
     // WHEN the converter runs / THEN the image is <repository>@<digest>
     expect(toEnvironment(outputs, site).image).toBe(`${outputs.EcrRepositoryUri}@${digest}`);
+  });
+
+  test('a controller image tag becomes the controller image in the controller repository', () => {
+    // WHEN the site names a controller tag / THEN controllerImage is <controller repository>:<tag>
+    expect(toEnvironment(outputs, { ...SITE, controllerImageTag: 'controller-0.1.0' }).controllerImage)
+      .toBe('123456789012.dkr.ecr.eu-west-1.amazonaws.com/dicom-destination/test/controller:controller-0.1.0');
+  });
+
+  test('a controller image digest pins the controller image by digest', () => {
+    // GIVEN a site that pins a controller digest
+    const digest = `sha256:${'cd'.repeat(32)}`;
+
+    // WHEN the converter runs / THEN controllerImage is <controller repository>@<digest>
+    expect(toEnvironment(outputs, { ...SITE, controllerImageDigest: digest }).controllerImage).toBe(`${outputs.ControllerRepositoryUri}@${digest}`);
+  });
+
+  test('a site with both a controller image tag and digest is refused', () => {
+    // WHEN both are given / THEN the converter asks for at most one
+    expect(() => toEnvironment(outputs, { ...SITE, controllerImageTag: 'controller-0.1.0', controllerImageDigest: `sha256:${'cd'.repeat(32)}` }))
+      .toThrow('set at most one of controllerImageTag or controllerImageDigest');
+  });
+
+  test('a site without a controller image gives an environment without one', () => {
+    // WHEN the site names no controller image / THEN the environment has no controllerImage key
+    expect(Object.keys(toEnvironment(outputs, SITE))).not.toContain('controllerImage');
+  });
+
+  test('a controller tag the chart environment forbids is refused by validateEnvironment', () => {
+    // WHEN the site names the mutable latest tag / THEN the environment validator names controllerImage
+    expect(() => toEnvironment(outputs, { ...SITE, controllerImageTag: 'latest' })).toThrow(/invalid environment config: controllerImage must not use the mutable tag "latest"/);
   });
 
   test('a site prefix below the stack prefix is kept', () => {
