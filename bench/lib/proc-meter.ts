@@ -14,6 +14,7 @@
 // reaped between polls; storescp reaps lazily (on its next accept), so in
 // practice the zombie's totals are read.
 import { readdirSync, readFileSync } from 'node:fs';
+import { peakRssOf } from '../../test/support/proc.ts';
 
 const CLK_TCK = 100;
 
@@ -69,15 +70,6 @@ export function cpuSecondsTicks(pid: number): number | undefined {
   }
 }
 
-/** VmHWM (peak RSS) in bytes, or undefined (gone, or a zombie). */
-export function peakRssBytes(pid: number): number | undefined {
-  try {
-    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
-    return m?.[1] ? Number(m[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function childrenOf(pid: number): number[] {
   try {
@@ -135,7 +127,7 @@ export class ProcMeter {
       if (seen.cpu < 0) continue;
       seen.cpu = cpuSecondsPrecise(c) ?? seen.cpu;
       seen.ticks = cpuSecondsTicks(c) ?? seen.ticks;
-      seen.hwm = Math.max(seen.hwm, peakRssBytes(c) ?? 0);
+      seen.hwm = Math.max(seen.hwm, peakRssOf(c) ?? 0);
       this.#children.set(c, seen);
     }
   }
@@ -147,7 +139,7 @@ export class ProcMeter {
     }
     const cpu = cpuSecondsPrecise(this.#pid);
     const ticks = cpuSecondsTicks(this.#pid);
-    const hwm = peakRssBytes(this.#pid);
+    const hwm = peakRssOf(this.#pid);
     if (cpu === undefined || ticks === undefined || hwm === undefined) throw new Error(`process ${this.#pid} exited before it was measured`);
     const kids = [...this.#children.values()].filter((c) => c.cpu >= 0);
     const byThread: Record<string, number> = {};

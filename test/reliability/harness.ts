@@ -19,6 +19,7 @@ import { inflateRawSync } from 'node:zlib';
 import { AbortMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
 import { echoscu, storescu, type StoreFileResult } from '../support/dcmtk.ts';
 import { dataSetOffset, newUid, readDataSet, TransferSyntax, writeInstance, writeLargeInstance, type InstanceInfo, type InstanceOptions } from '../support/dicom-file.ts';
+import { pollUntil } from '../support/proc.ts';
 import { getObjectBytes, listOpenMultipartUploads, s3Client } from '../support/s3.ts';
 
 /** What a scenario sent: enough to name the object and compare bytes. */
@@ -164,15 +165,6 @@ export async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls until `done(value)` or the deadline; returns the last value either way. */
-export async function pollUntil<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, intervalMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value) || Date.now() > deadline) return value;
-    await sleep(intervalMs);
-  }
-}
 
 export interface HealthTarget {
   port: number;

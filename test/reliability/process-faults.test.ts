@@ -12,7 +12,8 @@ import { cephSettings } from '../support/context.ts';
 import { pdata, PduType, RawScu } from '../support/raw-scu.ts';
 import { awsEnv, createBucket, emptyBucket, listOpenMultipartUploads } from '../support/s3.ts';
 import { makeWorkDir, removeWorkDir } from '../support/work-dir.ts';
-import { attemptsFrom, buildStudy, checkInvariants, pollUntil, s3View, sleep, storescuResend, type Attempt, type Sent } from './harness.ts';
+import { attemptsFrom, buildStudy, checkInvariants, s3View, sleep, storescuResend, type Attempt, type Sent } from './harness.ts';
+import { pollUntil } from '../support/proc.ts';
 
 const PHI = { patientName: 'ZZPROC^ADELHEID', patientId: 'MRN-PROC-44120', patientBirthDate: '19290805', accessionNumber: 'ACC-PROC-3390' };
 const CANARIES = ['ZZPROC', 'ADELHEID', 'MRN-PROC-44120', '19290805', 'ACC-PROC-3390'];

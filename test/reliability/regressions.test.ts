@@ -12,7 +12,8 @@ import { runCase } from '../support/fuzz/runner.ts';
 import { startListener, type ListenerProcess } from '../support/listener-process.ts';
 import { associateRq, commandSet, pdata, PduType, RawScu } from '../support/raw-scu.ts';
 import { makeWorkDir } from '../support/work-dir.ts';
-import { pollUntil, sleep } from './harness.ts';
+import { sleep } from './harness.ts';
+import { pollUntil } from '../support/proc.ts';
 
 const VERIFICATION = [{ id: 1, abstractSyntax: '1.2.840.10008.1.1', transferSyntaxes: [TransferSyntax.ImplicitVRLittleEndian] }];
 

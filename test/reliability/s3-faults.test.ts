@@ -13,7 +13,8 @@ import { startOrthanc, type OrthancClient } from '../support/orthanc.ts';
 import { awsEnv, createBucket, emptyBucket, headObject, listKeys, listOpenMultipartUploads } from '../support/s3.ts';
 import { makeWorkDir, removeWorkDir } from '../support/work-dir.ts';
 import { startDimseTap, type DimseTap } from './dimse-tap.ts';
-import { attemptsFrom, buildStudy, checkInvariants, mapLimit, pollUntil, s3View, storescuResend, type Attempt, type Sent } from './harness.ts';
+import { attemptsFrom, buildStudy, checkInvariants, mapLimit, s3View, storescuResend, type Attempt, type Sent } from './harness.ts';
+import { pollUntil } from '../support/proc.ts';
 
 const PHI = { patientName: 'ZZFAULT^HILDEGARD', patientId: 'MRN-FAULT-99120', patientBirthDate: '19270302', accessionNumber: 'ACC-FAULT-7781' };
 const CANARIES = ['ZZFAULT', 'HILDEGARD', 'MRN-FAULT-99120', '19270302', 'ACC-FAULT-7781'];
