@@ -28,17 +28,16 @@ export class StreamChecksums {
    * Always the whole object's CRC32; per part, only what storage will be checked against: CRC32
    * where S3 returns composite checksums, MD5 where only the multipart ETag can be compared.
    */
-  constructor(options: { partSize?: number; partCrc32?: boolean; partMd5?: boolean } = {}) {
-    this.#partSize = options.partSize ?? Number.MAX_SAFE_INTEGER;
-    this.#partCrc = options.partCrc32 ?? false;
-    this.#partMd5 = options.partMd5 ?? false;
+  constructor(options: { partSize: number; partCrc32: boolean; partMd5: boolean }) {
+    this.#partSize = options.partSize;
+    this.#partCrc = options.partCrc32;
+    this.#partMd5 = options.partMd5;
     this.#md5 = this.#partMd5 ? crypto.createHash('md5') : undefined;
   }
 
   update(chunk: Buffer): void {
     this.#bytes += chunk.length;
     this.#whole = zlib.crc32(chunk, this.#whole);
-    if (!this.#partCrc && !this.#partMd5) return;
     let offset = 0;
     while (offset < chunk.length) {
       const take = Math.min(this.#partSize - this.#partFill, chunk.length - offset);
