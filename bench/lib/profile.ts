@@ -53,7 +53,9 @@ export async function profile(deps: ProfileDeps): Promise<number> {
   const keep = join(deps.out ?? join(deps.repo, 'bench', 'results'), 'profiles');
   mkdirSync(keep, { recursive: true });
   for (const [w, c] of CASES) {
-    const workload = deps.plan.find((x) => x.id === w)!;
+    // --only narrows the plan; profile just what is in it.
+    const workload = deps.plan.find((x) => x.id === w);
+    if (!workload) continue;
     const run = await deps.runOne(workload, c, 0);
     if (!run.ok) throw new Error(`profile run ${w} ${c} failed: ${run.error}`);
     const tag = `${w}-${c === 's3-ceiling' ? 'ceiling' : c}`;

@@ -58,11 +58,12 @@ export class StreamChecksums {
     this.#md5 = this.#partMd5 ? crypto.createHash('md5') : undefined;
   }
 
-  /** MD5 of an object that fits one part (its only part), when part MD5s are kept. */
-  singlePartMd5(): Buffer | undefined {
-    if (!this.#partMd5) return undefined;
+  /** MD5 of an object that fits one part (its only part); needs part MD5s to be kept. */
+  singlePartMd5(): Buffer {
+    if (!this.#partMd5) throw new Error('part MD5s are not kept');
     this.#finishParts();
-    return this.#partMd5s.length === 1 ? this.#partMd5s[0] : undefined;
+    if (this.#partMd5s.length > 1) throw new Error('the object has more than one part');
+    return this.#partMd5s[0] ?? crypto.createHash('md5').digest();
   }
 
   get bytes(): number {

@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import {
@@ -206,23 +205,27 @@ class S3ObjectWriter implements ObjectWriter {
     };
   }
 
-  /** The whole object fits one part: PUT it with its checksums so S3 itself verifies the bytes. */
+  /**
+   * The whole object fits one part: PUT it with a checksum S3 verifies before it stores
+   * anything. With flexible checksums that is the CRC32, which S3 also reports back and the
+   * listener compares; without them (e.g. Ceph Pacific) it is Content-MD5.
+   */
   async #putSingle(): Promise<StoredObject> {
     const body = Buffer.concat(this.#takeHeld());
     const crc32 = this.#checksums.crc32;
     const params = this.#params();
+    const flexible = this.#options.checksumMode === 'when-supported';
     const input: PutObjectCommandInput = {
       ...params,
       Body: body,
       ContentLength: body.length,
-      ContentMD5: (this.#checksums.singlePartMd5() ?? crypto.createHash('md5').update(body).digest()).toString('base64'),
       Metadata: { ...params.Metadata, crc32 },
-      ...(this.#options.checksumMode === 'when-supported' ? { ChecksumCRC32: crc32 } : {}),
+      ...(flexible ? { ChecksumCRC32: crc32 } : { ContentMD5: this.#checksums.singlePartMd5().toString('base64') }),
     };
     try {
       const response = await this.#options.client.send(new PutObjectCommand(input), { abortSignal: this.#abortController.signal });
-      if (response.ChecksumCRC32 !== undefined && response.ChecksumCRC32 !== crc32) {
-        throw new IntegrityError(`S3 stored CRC32 ${response.ChecksumCRC32}, the listener sent ${crc32}`);
+      if (flexible && response.ChecksumCRC32 !== crc32) {
+        throw new IntegrityError(`S3 stored CRC32 ${response.ChecksumCRC32 ?? '(none reported)'}, the listener sent ${crc32}`);
       }
     } catch (error) {
       throw asStorageError(error);

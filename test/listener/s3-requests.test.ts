@@ -20,8 +20,11 @@ const crc32 = (data: Buffer) => {
   return out.toString('base64');
 };
 
-/** A stand-in S3 endpoint (path-style). `corruptComposite` makes it report a wrong assembled checksum. */
-async function startFakeS3(options: { corruptComposite: boolean }) {
+/**
+ * A stand-in S3 endpoint (path-style). `corruptComposite` makes it report a wrong assembled
+ * checksum; `echoChecksum: false` makes it leave the CRC32 out of its PutObject answer.
+ */
+async function startFakeS3(options: { corruptComposite: boolean; echoChecksum?: boolean }) {
   const requests: Recorded[] = [];
   /** Part number → CRC32, for the one upload the stand-in serves; S3 combines them in part order. */
   const partChecksums = new Map<number, string>();
@@ -47,7 +50,8 @@ async function startFakeS3(options: { corruptComposite: boolean }) {
       } else if (request.method === 'DELETE') {
         response.writeHead(204).end();
       } else if (request.method === 'PUT') {
-        response.writeHead(200, { etag, ...(request.headers['x-amz-checksum-crc32'] ? { 'x-amz-checksum-crc32': String(request.headers['x-amz-checksum-crc32']) } : {}) }).end();
+        const echo = options.echoChecksum !== false && request.headers['x-amz-checksum-crc32'];
+        response.writeHead(200, { etag, ...(echo ? { 'x-amz-checksum-crc32': String(request.headers['x-amz-checksum-crc32']) } : {}) }).end();
       } else {
         response.writeHead(404).end();
       }
@@ -87,7 +91,7 @@ describe('S3 requests on the wire (flexible checksums, as on AWS)', () => {
     await removeWorkDir(work);
   });
 
-  test('a small instance is one PutObject with Content-MD5, its CRC32, SSE-KMS, the storage class and transfer metadata', async () => {
+  test('a small instance is one PutObject with its CRC32 (and no Content-MD5), SSE-KMS, the storage class and transfer metadata', async () => {
     const result = await storescu('127.0.0.1', listener.port, [small.path], { aec: 'DICOMS3', aet: 'MODALITY' });
     expect(result.files[0]?.status).toBe(0);
     const put = fake.requests.find((r) => r.method === 'PUT' && r.url.includes(small.sopInstanceUid))!;
@@ -102,8 +106,10 @@ describe('S3 requests on the wire (flexible checksums, as on AWS)', () => {
       'x-amz-meta-called-ae': 'DICOMS3',
       'x-amz-meta-transfer-syntax': '1.2.840.10008.1.2.1',
     });
-    expect(put.headers['content-md5']).toMatch(/^[A-Za-z0-9+/]{22}==$/);
+    expect(put.headers['x-amz-checksum-crc32']).toMatch(/^[A-Za-z0-9+/]{6}==$/);
     expect(put.headers['x-amz-checksum-crc32']).toBe(put.headers['x-amz-meta-crc32']);
+    // S3 verifies the CRC32 itself; an MD5 on top would only hash the body twice.
+    expect(put.headers['content-md5']).toBeUndefined();
   });
 
   test('a large instance is a multipart upload whose composite CRC32 the listener verifies', async () => {
@@ -129,6 +135,26 @@ describe('S3 requests on the wire (flexible checksums, as on AWS)', () => {
 });
 
 describe('a storage answer that does not match what was sent is never acknowledged', () => {
+  test('a PutObject answer without the CRC32 it was sent is answered 0xA700', async () => {
+    // GIVEN an S3 endpoint that takes flexible checksums but does not confirm them
+    const work = await makeWorkDir('s3-no-echo-');
+    const small = await writeInstance(join(work, 'small.dcm'), {});
+    const fake = await startFakeS3({ corruptComposite: false, echoChecksum: false });
+    const listener = await startListener(listenerEnv(fake.endpoint));
+    try {
+      // WHEN an instance that fits one part is sent
+      const result = await storescu('127.0.0.1', listener.port, [small.path], { aec: 'DICOMS3' });
+      // THEN it is not acknowledged, for want of a confirmed checksum
+      expect(result.files[0]?.status).toBe(0xa700);
+      const failure = listener.logs.find((line) => line['event'] === 'store-failed');
+      expect(failure?.['reason']).toBe('integrity');
+    } finally {
+      await listener.stop();
+      await fake.close();
+      await removeWorkDir(work);
+    }
+  });
+
   test('a wrong composite checksum from S3 is answered 0xA700', async () => {
     const work = await makeWorkDir('s3-integrity-');
     const big = await writeLargeInstance(join(work, 'big.dcm'), { numberOfFrames: 12 });
