@@ -14,9 +14,7 @@ function crcBase64(value: number): string {
  */
 export class StreamChecksums {
   readonly #partSize: number;
-  readonly #partCrc: boolean;
   readonly #partMd5: boolean;
-  #whole = 0;
   #part = 0;
   #partFill = 0;
   #md5: crypto.Hash | undefined;
@@ -25,24 +23,23 @@ export class StreamChecksums {
   #bytes = 0;
 
   /**
-   * Always the whole object's CRC32; per part, only what storage will be checked against: CRC32
-   * where S3 returns composite checksums, MD5 where only the multipart ETag can be compared.
+   * CRC32 per part, which is also the whole object's CRC32 when it fits one part: one pass
+   * over the bytes serves both S3's composite checksum and a single PutObject. MD5 per part
+   * only where the multipart ETag or Content-MD5 is what storage can be checked against.
    */
-  constructor(options: { partSize: number; partCrc32: boolean; partMd5: boolean }) {
+  constructor(options: { partSize: number; partMd5: boolean }) {
     this.#partSize = options.partSize;
-    this.#partCrc = options.partCrc32;
     this.#partMd5 = options.partMd5;
     this.#md5 = this.#partMd5 ? crypto.createHash('md5') : undefined;
   }
 
   update(chunk: Buffer): void {
     this.#bytes += chunk.length;
-    this.#whole = zlib.crc32(chunk, this.#whole);
     let offset = 0;
     while (offset < chunk.length) {
       const take = Math.min(this.#partSize - this.#partFill, chunk.length - offset);
       const slice = offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take);
-      if (this.#partCrc) this.#part = zlib.crc32(slice, this.#part);
+      this.#part = zlib.crc32(slice, this.#part);
       this.#md5?.update(slice);
       this.#partFill += take;
       offset += take;
@@ -58,21 +55,26 @@ export class StreamChecksums {
     this.#md5 = this.#partMd5 ? crypto.createHash('md5') : undefined;
   }
 
-  /** MD5 of an object that fits one part (its only part); needs part MD5s to be kept. */
+  /** CRC32 of an object that fits one part, base64 (the form of S3's x-amz-checksum-crc32). */
+  singlePartCrc32(): string {
+    this.#onePart();
+    return crcBase64(this.#partCrcs[0] ?? 0);
+  }
+
+  /** MD5 of an object that fits one part; needs part MD5s to be kept. */
   singlePartMd5(): Buffer {
     if (!this.#partMd5) throw new Error('part MD5s are not kept');
-    this.#finishParts();
-    if (this.#partMd5s.length > 1) throw new Error('the object has more than one part');
+    this.#onePart();
     return this.#partMd5s[0] ?? crypto.createHash('md5').digest();
+  }
+
+  #onePart(): void {
+    this.#finishParts();
+    if (this.#partCrcs.length > 1) throw new Error('the object has more than one part');
   }
 
   get bytes(): number {
     return this.#bytes;
-  }
-
-  /** CRC32 of the whole object, base64 (the form of S3's x-amz-checksum-crc32). */
-  get crc32(): string {
-    return crcBase64(this.#whole);
   }
 
   #finishParts(): void {

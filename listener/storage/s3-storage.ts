@@ -141,11 +141,7 @@ class S3ObjectWriter implements ObjectWriter {
     this.#key = key;
     this.#instance = instance;
     this.#onAbandonedUpload = onAbandonedUpload;
-    this.#checksums = new StreamChecksums({
-      partSize: options.partSizeBytes,
-      partCrc32: options.checksumMode === 'when-supported',
-      partMd5: options.checksumMode === 'when-required',
-    });
+    this.#checksums = new StreamChecksums({ partSize: options.partSizeBytes, partMd5: options.checksumMode === 'when-required' });
     this.stream = new Writable({
       highWaterMark: 256 * 1024,
       write: (chunk: Buffer, _encoding, callback) => this.#write(chunk, callback),
@@ -212,7 +208,7 @@ class S3ObjectWriter implements ObjectWriter {
    */
   async #putSingle(): Promise<StoredObject> {
     const body = Buffer.concat(this.#takeHeld());
-    const crc32 = this.#checksums.crc32;
+    const crc32 = this.#checksums.singlePartCrc32();
     const params = this.#params();
     const flexible = this.#options.checksumMode === 'when-supported';
     const input: PutObjectCommandInput = {

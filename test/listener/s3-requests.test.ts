@@ -36,6 +36,12 @@ async function startFakeS3(options: { corruptComposite: boolean; echoChecksum?: 
       const url = new URL(request.url ?? '/', 'http://s3');
       requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers, bytes: body.length });
       const etag = `"${crypto.createHash('md5').update(body).digest('hex')}"`;
+      // Like S3, refuse a body whose flexible checksum does not match it.
+      const sent = request.headers['x-amz-checksum-crc32'];
+      if (request.method === 'PUT' && sent !== undefined && sent !== crc32(body)) {
+        response.writeHead(400, { 'content-type': 'application/xml' }).end('<Error><Code>BadDigest</Code><Message>The CRC32 you specified did not match the calculated checksum.</Message></Error>');
+        return;
+      }
       if (request.method === 'POST' && url.searchParams.has('uploads')) {
         response.writeHead(200, { 'content-type': 'application/xml' }).end(`<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>U1</UploadId></InitiateMultipartUploadResult>`);
       } else if (request.method === 'PUT' && url.searchParams.has('partNumber')) {
