@@ -32,12 +32,88 @@ const CHUNK_BYTES = 1024;
 
 type Dataset = InstanceType<typeof dimse.Dataset>;
 
+type CommandVr = 'UI' | 'US' | 'UL' | 'AE' | 'LO';
+
+/** Command elements (PS3.7 E.1) with a single value of a simple VR: all that responses carry. */
+const COMMAND_ELEMENTS: Readonly<Record<string, readonly [element: number, vr: CommandVr]>> = {
+  AffectedSOPClassUID: [0x0002, 'UI'],
+  RequestedSOPClassUID: [0x0003, 'UI'],
+  CommandField: [0x0100, 'US'],
+  MessageID: [0x0110, 'US'],
+  MessageIDBeingRespondedTo: [0x0120, 'US'],
+  MoveDestination: [0x0600, 'AE'],
+  Priority: [0x0700, 'US'],
+  CommandDataSetType: [0x0800, 'US'],
+  Status: [0x0900, 'US'],
+  ErrorComment: [0x0902, 'LO'],
+  ErrorID: [0x0903, 'US'],
+  AffectedSOPInstanceUID: [0x1000, 'UI'],
+  RequestedSOPInstanceUID: [0x1001, 'UI'],
+  EventTypeID: [0x1002, 'US'],
+  ActionTypeID: [0x1008, 'US'],
+  NumberOfRemainingSuboperations: [0x1020, 'US'],
+  NumberOfCompletedSuboperations: [0x1021, 'US'],
+  NumberOfFailedSuboperations: [0x1022, 'US'],
+  NumberOfWarningSuboperations: [0x1023, 'US'],
+  MoveOriginatorApplicationEntityTitle: [0x1030, 'AE'],
+  MoveOriginatorMessageID: [0x1031, 'US'],
+};
+
+/** Printable ASCII with no value separator and nothing a writer might trim. */
+const PLAIN_TEXT = /^[\x21-\x5b\x5d-\x7e](?:[\x20-\x5b\x5d-\x7e]*[\x21-\x5b\x5d-\x7e])?$/;
+
+function valueBytes(vr: CommandVr, value: unknown): Buffer | undefined {
+  if (vr === 'US' || vr === 'UL') {
+    const max = vr === 'US' ? 0xffff : 0xffffffff;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) return undefined;
+    const bytes = Buffer.alloc(vr === 'US' ? 2 : 4);
+    if (vr === 'US') bytes.writeUInt16LE(value);
+    else bytes.writeUInt32LE(value);
+    return bytes;
+  }
+  if (typeof value !== 'string' || !PLAIN_TEXT.test(value)) return undefined;
+  const padded = value.length % 2 === 0 ? value : value + (vr === 'UI' ? '\0' : ' ');
+  return Buffer.from(padded, 'latin1');
+}
+
 /**
- * dcmjs-dimse's own code, step for step, except that its two streams start at 1 KiB instead
- * of dcmjs's default 256 KiB: it encodes every DIMSE message it sends this way, and two
- * 256 KiB buffers per ~100-byte response dominated its cost and fed the garbage collector.
+ * Implicit VR Little Endian, elements in tag order, group length first: what dcmjs writes for
+ * a command set, without its dictionary look-ups and stream objects. Undefined when an element
+ * or value is outside the simple cases above, so that dcmjs encodes it instead.
+ */
+function encodeSimpleCommandSet(elements: Elements): Buffer | undefined {
+  const fields: [element: number, value: Buffer][] = [];
+  for (const [keyword, value] of Object.entries(elements)) {
+    if (value === undefined) continue;
+    const definition = COMMAND_ELEMENTS[keyword];
+    if (!definition) return undefined;
+    const bytes = valueBytes(definition[1], value);
+    if (!bytes) return undefined;
+    fields.push([definition[0], bytes]);
+  }
+  fields.sort((a, b) => a[0] - b[0]);
+  const length = fields.reduce((sum, [, value]) => sum + 8 + value.length, 0);
+  const out = Buffer.alloc(12 + length);
+  out.writeUInt32LE(4, 4);
+  out.writeUInt32LE(length, 8);
+  let offset = 12;
+  for (const [element, value] of fields) {
+    out.writeUInt16LE(element, offset + 2);
+    out.writeUInt32LE(value.length, offset + 4);
+    value.copy(out, offset + 8);
+    offset += 8 + value.length;
+  }
+  return out;
+}
+
+/**
+ * dcmjs-dimse encodes every DIMSE message it sends with dcmjs: a dictionary pass and two
+ * 256 KiB streams for a ~100-byte response, which dominated its cost per instance. Responses
+ * are written directly; anything else takes dcmjs-dimse's own steps, on 1 KiB streams.
  */
 function getDenaturalizedCommandDataset(this: Dataset, writeOptions?: Elements): Buffer {
+  const direct = encodeSimpleCommandSet(this.getElements());
+  if (direct) return direct;
   const elements = DicomMetaDictionary.denaturalizeDataset(this.getElements());
   const groupLength = new WriteBufferStream(CHUNK_BYTES);
   const commands = new WriteBufferStream(CHUNK_BYTES);

@@ -29,6 +29,18 @@ function cEchoResponse(): Response {
   return response;
 }
 
+function cMoveResponse(): Response {
+  const request = requests.CMoveRequest.createStudyMoveRequest('STORESCP', '1.2.3');
+  request.setMessageId(12);
+  const response = responses.CMoveResponse.fromRequest(request);
+  response.setStatus(constants.Status.Pending);
+  response.setRemaining(3);
+  response.setCompleted(2);
+  response.setFailures(1);
+  response.setWarnings(0);
+  return response;
+}
+
 const encode = (encoder: typeof original, response: Response) => encoder.call(response.getCommandDataset());
 
 /** The largest ArrayBuffer constructed while run() runs; dcmjs allocates its stream chunks with new ArrayBuffer. */
@@ -57,6 +69,12 @@ describe('compact command set encoding', () => {
     ['a 0xC000 C-STORE-RSP with an even-length error comment', () => cStoreResponse('1.2.3.45', 0xc000, 'Data set header cannot be parsed')],
     ['a C-STORE-RSP whose command set spans several 1 KiB chunks', () => cStoreResponse('1.2.3.4', 0xa700, 'x'.repeat(2501))],
     ['a C-ECHO-RSP', cEchoResponse],
+    ['a 0xB000 C-STORE-RSP (a warning)', () => cStoreResponse('1.2.3.4.5.6', 0xb000)],
+    ['a C-MOVE-RSP with sub-operation counts', cMoveResponse],
+    // Outside the directly encoded cases, so dcmjs encodes them:
+    ['an error comment with trailing space', () => cStoreResponse('1.2.3.4', 0xa700, 'Storage unavailable ')],
+    ['an error comment with a value separator', () => cStoreResponse('1.2.3.4', 0xa700, 'left\\right')],
+    ['an error comment outside ASCII', () => cStoreResponse('1.2.3.4', 0xa700, 'Speicher überlastet')],
   ])('given %s, when its command set is encoded, then the bytes equal dcmjs-dimse\'s own encoding', (_, build) => {
     const response = build();
 
@@ -65,12 +83,21 @@ describe('compact command set encoding', () => {
     expect(bytes.equals(encode(original, response))).toBe(true);
   });
 
-  test('given a C-STORE-RSP, when its command set is encoded, then no 256 KiB stream buffer is allocated', () => {
+  test('given a C-STORE-RSP, when its command set is encoded, then it is written directly, without dcmjs streams', () => {
     const response = cStoreResponse('1.2.3.4', 0xa700, 'Storage unavailable; retry later');
 
     const largest = largestArrayBufferDuring(() => encode(compact, response));
 
     expect(largestArrayBufferDuring(() => encode(original, response))).toBe(256 * 1024);
+    expect(largest).toBe(0);
+  });
+
+  test('given a command set outside the direct cases, when it is encoded, then dcmjs writes it on 1 KiB streams, not 256 KiB', () => {
+    const response = cStoreResponse('1.2.3.4', 0xa700, 'Speicher überlastet');
+
+    const largest = largestArrayBufferDuring(() => encode(compact, response));
+
+    expect(largest).toBeGreaterThan(0);
     expect(largest).toBeLessThanOrEqual(1024);
   });
 
