@@ -2,7 +2,7 @@ import dimse from 'dcmjs-dimse';
 import { AssociationLimiter } from './admission.ts';
 import type { AssociationServices } from './association.ts';
 import type { ListenerConfig } from './config.ts';
-import { installCompactCommandSetEncoding } from './dicom/command-set-encoding.ts';
+import { installCommandSetCodec } from './dicom/command-set-codec.ts';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './dicom/part10.ts';
 import type { InstanceRoute } from './instance-receiver.ts';
 import type { Logger } from './log.ts';
@@ -49,7 +49,7 @@ export async function startListener(config: ListenerConfig, log: Logger): Promis
   dimse.Implementation.setImplementationClassUid(IMPLEMENTATION_CLASS_UID);
   dimse.Implementation.setImplementationVersion(IMPLEMENTATION_VERSION_NAME);
   dimse.Implementation.setMaxPduLength(config.maxPduLength);
-  installCompactCommandSetEncoding();
+  installCommandSetCodec();
 
   const { routes, storages } = createRoutes(config, log);
   const servers: DicomServer[] = [];

@@ -31,10 +31,11 @@ const IMPLICIT_VR_LITTLE_ENDIAN = dimse.constants.TransferSyntax.ImplicitVRLittl
 const CHUNK_BYTES = 1024;
 
 type Dataset = InstanceType<typeof dimse.Dataset>;
+type ElementsParser = (this: Dataset, buffer: Buffer, transferSyntaxUid: string, options: Elements) => Elements;
 
 type CommandVr = 'UI' | 'US' | 'UL' | 'AE' | 'LO';
 
-/** Command elements (PS3.7 E.1) with a single value of a simple VR: all that responses carry. */
+/** Command elements (PS3.7 E.1) with a single value of a simple VR: all that C-STORE and C-ECHO use. */
 const COMMAND_ELEMENTS: Readonly<Record<string, readonly [element: number, vr: CommandVr]>> = {
   AffectedSOPClassUID: [0x0002, 'UI'],
   RequestedSOPClassUID: [0x0003, 'UI'],
@@ -59,8 +60,16 @@ const COMMAND_ELEMENTS: Readonly<Record<string, readonly [element: number, vr: C
   MoveOriginatorMessageID: [0x1031, 'US'],
 };
 
-/** Printable ASCII with no value separator and nothing a writer might trim. */
+/** Element number → keyword and VR, for reading; the group length comes first in every command set. */
+const BY_ELEMENT = new Map<number, readonly [keyword: string, vr: CommandVr]>([
+  [0x0000, ['CommandGroupLength', 'UL']],
+  ...Object.entries(COMMAND_ELEMENTS).map(([keyword, [element, vr]]) => [element, [keyword, vr]] as const),
+]);
+
+/** Printable ASCII with no value separator and nothing a writer or reader might trim. */
 const PLAIN_TEXT = /^[\x21-\x5b\x5d-\x7e](?:[\x20-\x5b\x5d-\x7e]*[\x21-\x5b\x5d-\x7e])?$/;
+
+const padOf = (vr: CommandVr) => (vr === 'UI' ? '\0' : ' ');
 
 function valueBytes(vr: CommandVr, value: unknown): Buffer | undefined {
   if (vr === 'US' || vr === 'UL') {
@@ -72,8 +81,16 @@ function valueBytes(vr: CommandVr, value: unknown): Buffer | undefined {
     return bytes;
   }
   if (typeof value !== 'string' || !PLAIN_TEXT.test(value)) return undefined;
-  const padded = value.length % 2 === 0 ? value : value + (vr === 'UI' ? '\0' : ' ');
-  return Buffer.from(padded, 'latin1');
+  return Buffer.from(value.length % 2 === 0 ? value : value + padOf(vr), 'latin1');
+}
+
+function valueOf(vr: CommandVr, bytes: Buffer): number | string | undefined {
+  if (vr === 'US') return bytes.length === 2 ? bytes.readUInt16LE() : undefined;
+  if (vr === 'UL') return bytes.length === 4 ? bytes.readUInt32LE() : undefined;
+  if (bytes.length === 0 || bytes.length % 2 !== 0) return undefined;
+  const text = bytes.toString('latin1');
+  const value = text.endsWith(padOf(vr)) ? text.slice(0, -1) : text;
+  return PLAIN_TEXT.test(value) ? value : undefined;
 }
 
 /**
@@ -107,6 +124,27 @@ function encodeSimpleCommandSet(elements: Elements): Buffer | undefined {
 }
 
 /**
+ * The elements dcmjs would read from an Implicit VR Little Endian command set, in the same
+ * form; undefined for anything outside the simple cases (other groups or elements, odd or
+ * padded text), which dcmjs then reads itself.
+ */
+function decodeSimpleCommandSet(buffer: Buffer): Elements | undefined {
+  const elements: Elements = { _vrMap: {} };
+  let offset = 0;
+  while (offset < buffer.length) {
+    if (buffer.length - offset < 8 || buffer.readUInt16LE(offset) !== 0x0000) return undefined;
+    const known = BY_ELEMENT.get(buffer.readUInt16LE(offset + 2));
+    const length = buffer.readUInt32LE(offset + 4);
+    if (!known || length > buffer.length - offset - 8) return undefined;
+    const value = valueOf(known[1], buffer.subarray(offset + 8, offset + 8 + length));
+    if (value === undefined || known[0] in elements) return undefined;
+    elements[known[0]] = value;
+    offset += 8 + length;
+  }
+  return elements;
+}
+
+/**
  * dcmjs-dimse encodes every DIMSE message it sends with dcmjs: a dictionary pass and two
  * 256 KiB streams for a ~100-byte response, which dominated its cost per instance. Responses
  * are written directly; anything else takes dcmjs-dimse's own steps, on 1 KiB streams.
@@ -123,7 +161,22 @@ function getDenaturalizedCommandDataset(this: Dataset, writeOptions?: Elements):
   return Buffer.from(groupLength.getBuffer());
 }
 
-/** Replaces dcmjs-dimse's command set encoder with the compact one; calling it again changes nothing. */
-export function installCompactCommandSetEncoding(): void {
+const prototype = dimse.Dataset.prototype as Dataset & { _fromElementsBuffer: ElementsParser };
+const readWithDcmjs: ElementsParser = prototype._fromElementsBuffer;
+
+/**
+ * dcmjs-dimse reads every command set it receives with dcmjs (a stream object, a dictionary
+ * look-up per element, then a naturalizing pass). Data sets and unusual command sets still are.
+ */
+function fromElementsBuffer(this: Dataset, buffer: Buffer, transferSyntaxUid: string, options: Elements): Elements {
+  return (transferSyntaxUid === IMPLICIT_VR_LITTLE_ENDIAN ? decodeSimpleCommandSet(buffer) : undefined) ?? readWithDcmjs.call(this, buffer, transferSyntaxUid, options);
+}
+
+/**
+ * Replaces dcmjs-dimse's command set encoder and decoder with the direct ones, producing
+ * the same bytes and elements; calling it again changes nothing.
+ */
+export function installCommandSetCodec(): void {
   dimse.Dataset.prototype.getDenaturalizedCommandDataset = getDenaturalizedCommandDataset;
+  prototype._fromElementsBuffer = fromElementsBuffer;
 }
