@@ -88,11 +88,40 @@ function rows(map: Map<string, number>, busy: number, limit: number): Row[] {
 /** Frames that mean "handling DICOM or S3 traffic": the steady-state window starts and ends with them. */
 const WORK = /node_modules\/(dcmjs-dimse|@aws-sdk|@smithy)\//;
 
+/** An idle pause at least this long, early on, is the gap between warm-up and measurement. */
+const WARM_UP_GAP_US = 20_000;
+
 /**
- * Summarizes `file`. With `steadyState`, only samples between the first and
- * the last one whose stack holds a dcmjs-dimse or AWS SDK frame count:
- * module loading and start-up before the first association, and shutdown
- * after the last response, are left out.
+ * Every run sends one warm-up instance on its own association before the measured sender
+ * starts; what it pays once (lazy module loads, dictionaries built on first use) is not
+ * steady state. Returns the first work sample after the longest idle pause between work
+ * samples in the first half of the window.
+ */
+function afterWarmUp(p: CpuProfile, first: number, last: number, isWork: (id: number) => boolean, isIdle: (id: number) => boolean): number {
+  let t = 0;
+  const at = p.timeDeltas.map((dt) => (t += dt));
+  const half = (at[first]! + at[last]!) / 2;
+  let start = first;
+  let longest = 0;
+  let idle = 0;
+  for (let i = first + 1; i <= last && at[i]! <= half; i++) {
+    const id = p.samples[i]!;
+    if (isIdle(id)) idle += p.timeDeltas[i] ?? 0;
+    if (!isWork(id)) continue;
+    if (idle > longest) {
+      longest = idle;
+      start = i;
+    }
+    idle = 0;
+  }
+  return longest >= WARM_UP_GAP_US ? start : first;
+}
+
+/**
+ * Summarizes `file`. With `steadyState`, only samples between the first one
+ * whose stack holds a dcmjs-dimse or AWS SDK frame after the warm-up instance
+ * and the last such sample count: module loading, start-up and the warm-up
+ * before, and shutdown after the last response, are left out.
  */
 export function summarizeProfile(file: string, limit = 25, steadyState = true): ProfileSummary {
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
@@ -117,6 +146,8 @@ export function summarizeProfile(file: string, limit = 25, steadyState = true): 
     if (first < 0) {
       first = 0;
       last = p.samples.length - 1;
+    } else {
+      first = afterWarmUp(p, first, last, isWork, (id) => byId.get(id)?.callFrame.functionName === '(idle)');
     }
   }
   const self = new Map<string, number>();

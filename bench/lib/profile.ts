@@ -37,7 +37,7 @@ function section(results: { w: WorkloadId; c: ContenderId; run: RunRecord; s: Pr
       `<details><summary>${w} → ${c}: ${run.instancesPerSecond.toFixed(0)} instances/s; CPU ms per instance by thread: ${threads}</summary>`,
       '',
       '```text',
-      formatSummary({ ...s, file: `${w}-${c} (steady state: first to last DICOM/S3 frame)` }),
+      formatSummary({ ...s, file: `${w}-${c} (steady state: from the first DICOM/S3 frame after the warm-up instance to the last)` }),
       '```',
       '',
       '</details>',
