@@ -17,7 +17,7 @@ import { startCeph, stopCeph } from '../test/support/ceph.ts';
 import { isNetworkIsolated } from '../test/support/isolation.ts';
 import { REPO_ROOT } from '../test/support/listener-process.ts';
 import { createBucket, s3Client } from '../test/support/s3.ts';
-import { analyse } from './lib/analysis.ts';
+import { analyse, targetValue } from './lib/analysis.ts';
 import { buildCorpus, FULL_COUNTS, SMOKE_COUNTS, type SetName } from './lib/corpus.ts';
 import { machineInfo } from './lib/machine.ts';
 import { profile } from './lib/profile.ts';
@@ -198,7 +198,7 @@ async function main(): Promise<number> {
     };
     const written = writeReport(results, { out: opts.out, repo: REPO_ROOT, jsonAlso: true });
     for (const p of written) log(`wrote ${p}`);
-    for (const t of results.targets) log(`target ${t.met ? 'MET    ' : 'NOT MET'} ${t.description}: ${t.value.toFixed(2)} ${t.comparison} ${t.threshold} ${t.unit}`);
+    for (const t of results.targets) log(`target ${t.met ? 'MET    ' : 'NOT MET'} ${t.description}: ${targetValue(t)} ${t.comparison} ${t.threshold} ${t.unit}`);
     const failed = runs.filter((r) => !r.ok);
     if (failed.length) {
       log(`${failed.length} run(s) failed; see the report`);

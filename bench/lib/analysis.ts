@@ -82,3 +82,9 @@ export function analyse(workloads: readonly WorkloadInfo[], runs: readonly RunRe
   ratioTarget('scaling:listener-s3:conc4', '4 associations ≥ 1.6× one, listener (S3)', 1.6);
   return { summaries, ratios, targets };
 }
+
+/** A target's value as printed: two decimals, or three where two would round it onto its threshold. */
+export function targetValue(t: Target): string {
+  const two = t.value.toFixed(2);
+  return Number(two) === t.threshold && !t.met ? t.value.toFixed(3) : two;
+}
