@@ -140,41 +140,39 @@ describe('S3 requests on the wire (flexible checksums, as on AWS)', () => {
   });
 });
 
+/** Sends one instance to a listener on a stand-in S3 with `options`; its status and the logged failure reason. */
+async function storeThrough(options: Parameters<typeof startFakeS3>[0], write: (path: string) => Promise<InstanceInfo>) {
+  const work = await makeWorkDir('s3-answer-');
+  const fake = await startFakeS3(options);
+  const listener = await startListener(listenerEnv(fake.endpoint));
+  try {
+    const instance = await write(join(work, 'instance.dcm'));
+    const result = await storescu('127.0.0.1', listener.port, [instance.path], { aec: 'DICOMS3' });
+    const failure = listener.logs.find((line) => line['event'] === 'store-failed');
+    return { status: result.files[0]?.status, reason: failure?.['reason'] };
+  } finally {
+    await listener.stop();
+    await fake.close();
+    await removeWorkDir(work);
+  }
+}
+
 describe('a storage answer that does not match what was sent is never acknowledged', () => {
   test('a PutObject answer without the CRC32 it was sent is answered 0xA700', async () => {
     // GIVEN an S3 endpoint that takes flexible checksums but does not confirm them
-    const work = await makeWorkDir('s3-no-echo-');
-    const small = await writeInstance(join(work, 'small.dcm'), {});
-    const fake = await startFakeS3({ corruptComposite: false, echoChecksum: false });
-    const listener = await startListener(listenerEnv(fake.endpoint));
-    try {
-      // WHEN an instance that fits one part is sent
-      const result = await storescu('127.0.0.1', listener.port, [small.path], { aec: 'DICOMS3' });
-      // THEN it is not acknowledged, for want of a confirmed checksum
-      expect(result.files[0]?.status).toBe(0xa700);
-      const failure = listener.logs.find((line) => line['event'] === 'store-failed');
-      expect(failure?.['reason']).toBe('integrity');
-    } finally {
-      await listener.stop();
-      await fake.close();
-      await removeWorkDir(work);
-    }
+    // WHEN an instance that fits one part is sent
+    const { status, reason } = await storeThrough({ corruptComposite: false, echoChecksum: false }, (path) => writeInstance(path, {}));
+    // THEN it is not acknowledged, for want of a confirmed checksum
+    expect(status).toBe(0xa700);
+    expect(reason).toBe('integrity');
   });
 
   test('a wrong composite checksum from S3 is answered 0xA700', async () => {
-    const work = await makeWorkDir('s3-integrity-');
-    const big = await writeLargeInstance(join(work, 'big.dcm'), { numberOfFrames: 12 });
-    const fake = await startFakeS3({ corruptComposite: true });
-    const listener = await startListener(listenerEnv(fake.endpoint));
-    try {
-      const result = await storescu('127.0.0.1', listener.port, [big.path], { aec: 'DICOMS3' });
-      expect(result.files[0]?.status).toBe(0xa700);
-      const failure = listener.logs.find((line) => line['event'] === 'store-failed');
-      expect(failure?.['reason']).toBe('integrity');
-    } finally {
-      await listener.stop();
-      await fake.close();
-      await removeWorkDir(work);
-    }
+    // GIVEN an S3 endpoint that reports a wrong checksum for what it assembled
+    // WHEN an instance larger than a part is sent
+    const { status, reason } = await storeThrough({ corruptComposite: true }, (path) => writeLargeInstance(path, { numberOfFrames: 12 }));
+    // THEN it is not acknowledged
+    expect(status).toBe(0xa700);
+    expect(reason).toBe('integrity');
   });
 });
