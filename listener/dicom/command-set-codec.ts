@@ -68,6 +68,9 @@ const BY_ELEMENT = new Map<number, readonly [keyword: string, vr: CommandVr]>([
 
 /** Printable ASCII with no value separator and nothing a writer or reader might trim. */
 const PLAIN_TEXT = /^[\x21-\x5b\x5d-\x7e](?:[\x20-\x5b\x5d-\x7e]*[\x21-\x5b\x5d-\x7e])?$/;
+/** dcmjs drops any other character from a UID it reads. */
+const UID = /^[0-9.]+$/;
+const plain = (vr: CommandVr, text: string) => (vr === 'UI' ? UID : PLAIN_TEXT).test(text);
 
 const padOf = (vr: CommandVr) => (vr === 'UI' ? '\0' : ' ');
 
@@ -80,7 +83,7 @@ function valueBytes(vr: CommandVr, value: unknown): Buffer | undefined {
     else bytes.writeUInt32LE(value);
     return bytes;
   }
-  if (typeof value !== 'string' || !PLAIN_TEXT.test(value)) return undefined;
+  if (typeof value !== 'string' || !plain(vr, value)) return undefined;
   return Buffer.from(value.length % 2 === 0 ? value : value + padOf(vr), 'latin1');
 }
 
@@ -90,7 +93,7 @@ function valueOf(vr: CommandVr, bytes: Buffer): number | string | undefined {
   if (bytes.length === 0 || bytes.length % 2 !== 0) return undefined;
   const text = bytes.toString('latin1');
   const value = text.endsWith(padOf(vr)) ? text.slice(0, -1) : text;
-  return PLAIN_TEXT.test(value) ? value : undefined;
+  return plain(vr, value) ? value : undefined;
 }
 
 /**
