@@ -49,6 +49,30 @@ const ABORT_REASON: Record<Violation, number> = {
 const FIXED_LENGTH_PDUS = new Set([0x05, 0x06, 0x07]);
 const KNOWN_PDUS = new Set([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07]);
 
+function pDataHeader(length: number): Buffer {
+  const header = Buffer.alloc(6);
+  header[0] = P_DATA_TF;
+  header.writeUInt32BE(length, 2);
+  return header;
+}
+
+/**
+ * Where the PDV after a data set's last fragment starts, if the P-DATA-TF `pdu` holds one
+ * there; undefined otherwise, or when its items do not add up (the library judges those).
+ */
+function endOfFirstDataSet(pdu: Buffer): number | undefined {
+  let offset = 6;
+  while (offset + 6 <= pdu.length) {
+    const itemLength = pdu.readUInt32BE(offset);
+    const next = offset + 4 + itemLength;
+    if (itemLength < 2 || next > pdu.length) return undefined;
+    const controlHeader = pdu[offset + 5]!;
+    if ((controlHeader & 0x03) === 0x02 && next < pdu.length) return next;
+    offset = next;
+  }
+  return undefined;
+}
+
 /**
  * The socket as dcmjs-dimse sees it. It frames the byte stream into whole PDUs before the
  * library sees them, which (a) refuses a PDU whose declared length exceeds our limit before
@@ -196,7 +220,7 @@ export class DicomConnection extends EventEmitter {
         if (this.#startStreamedPdu()) continue;
       }
       if (this.#buffered < this.#expected) return;
-      const pdu = this.#take(this.#expected);
+      const pdu = this.#holdBackAfterDataSet(this.#take(this.#expected));
       this.#expected = -1;
       // Bytes alone are no progress: a sender trickling one byte at a time must still time out.
       this.#lastProgress = Date.now();
@@ -206,6 +230,23 @@ export class DicomConnection extends EventEmitter {
       }
       this.emit('data', pdu);
     }
+  }
+
+  /**
+   * A P-DATA-TF may end one data set and go on with the next message. The library would take
+   * both at once, though the first is answered only once it is stored; the next request then
+   * overwrote the one in flight, and neither was ever answered. So the PDVs after a data set's
+   * last fragment go back to the front of the queue as a PDU of their own, and wait, like any
+   * other PDU, until the instance has been answered.
+   */
+  #holdBackAfterDataSet(pdu: Buffer): Buffer {
+    if (pdu[0] !== P_DATA_TF) return pdu;
+    const end = endOfFirstDataSet(pdu);
+    if (end === undefined) return pdu;
+    const rest = pdu.subarray(end);
+    this.#chunks.unshift(pDataHeader(rest.length), rest);
+    this.#buffered += 6 + rest.length;
+    return Buffer.concat([pDataHeader(end - 6), pdu.subarray(6, end)]);
   }
 
   /** Streams the PDU at the front if it is exactly one data PDV on the sink's context. */

@@ -100,6 +100,29 @@ describe('however the sender frames its data PDVs, the stored data set is the on
     expect(result.stored?.equals(result.sent)).toBe(true);
   });
 
+  test('a request in the same PDU as the last fragment of the instance before is answered after it, and both are stored', async () => {
+    // GIVEN two instances, the second's C-STORE-RQ in the PDU that ends the first's data set
+    const [first, second] = [1, 2].map(() => {
+      const { bytes, info } = buildInstance({ rows: 128, columns: 128 });
+      const command = commandSet({ sopClassUid: SC, commandField: 0x0001, messageId: scu.nextMessageId(), sopInstanceUid: info.sopInstanceUid, hasDataSet: true });
+      return { dataSet: bytes.subarray(dataSetOffset(bytes)), command, uid: info.sopInstanceUid };
+    });
+    // WHEN they are sent in one write, as a sender that does not wait for answers would
+    scu.send(Buffer.concat([
+      pdu(PduType.PData, pdv(true, true, first!.command)),
+      pdu(PduType.PData, Buffer.concat([pdv(false, true, first!.dataSet), pdv(true, true, second!.command)])),
+      pdu(PduType.PData, pdv(false, true, second!.dataSet)),
+    ]));
+    const responses = [await scu.readResponse(), await scu.readResponse()];
+    // THEN each is answered Success, in order, and stored as sent
+    expect(responses.map((r) => r?.status)).toEqual([0x0000, 0x0000]);
+    for (const { uid, dataSet } of [first!, second!]) {
+      const files = (await readdir(join(work, 'store'), { recursive: true })).map(String).filter((name) => name.includes(uid));
+      expect(files).toHaveLength(1);
+      expect((await readDataSet(join(work, 'store', files[0]!))).equals(dataSet)).toBe(true);
+    }
+  });
+
   test('after an instance whose last fragment shared a PDU, the next instance on the association is stored whole', async () => {
     // GIVEN an instance ended by a PDU holding two data PDVs (the library's path, not the streamed one)
     const first = await store((dataSet) => {
