@@ -48,6 +48,9 @@ const ABORT_REASON: Record<Violation, number> = {
 };
 const FIXED_LENGTH_PDUS = new Set([0x05, 0x06, 0x07]);
 const KNOWN_PDUS = new Set([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07]);
+/** Message control header of a PDV (PS3.8 E.2): bit 0 command (else data), bit 1 last fragment. */
+const PDV_COMMAND = 0x01;
+const PDV_LAST = 0x02;
 
 function pDataHeader(length: number): Buffer {
   const header = Buffer.alloc(6);
@@ -67,7 +70,7 @@ function endOfFirstDataSet(pdu: Buffer): number | undefined {
     const next = offset + 4 + itemLength;
     if (itemLength < 2 || next > pdu.length) return undefined;
     const controlHeader = pdu[offset + 5]!;
-    if ((controlHeader & 0x03) === 0x02 && next < pdu.length) return next;
+    if ((controlHeader & (PDV_COMMAND | PDV_LAST)) === PDV_LAST && next < pdu.length) return next;
     offset = next;
   }
   return undefined;
@@ -255,12 +258,12 @@ export class DicomConnection extends EventEmitter {
     const itemLength = head.readUInt32BE(6);
     const controlHeader = head[11]!;
     const single = itemLength + 4 === this.#expected - 6;
-    if (!single || head[10] !== this.#sink!.presentationContextId || (controlHeader & 0x01) !== 0) return false;
+    if (!single || head[10] !== this.#sink!.presentationContextId || (controlHeader & PDV_COMMAND) !== 0) return false;
     this.#take(12);
     this.#expected = -1;
     this.#streamingTo = this.#sink;
     this.#streaming = itemLength - 2;
-    this.#streamingLast = (controlHeader & 0x02) !== 0;
+    this.#streamingLast = (controlHeader & PDV_LAST) !== 0;
     if (this.#streaming === 0) this.#endStreamedPdu();
     return true;
   }
@@ -276,7 +279,7 @@ export class DicomConnection extends EventEmitter {
     if (this.#sink !== sink) return;
     this.#sink = undefined;
     // P-DATA-TF, one PDV of length 2: the context, then "data, last fragment", and no value.
-    this.emit('data', Buffer.from([P_DATA_TF, 0, 0, 0, 0, 6, 0, 0, 0, 2, sink.presentationContextId, 0x02]));
+    this.emit('data', Buffer.from([P_DATA_TF, 0, 0, 0, 0, 6, 0, 0, 0, 2, sink.presentationContextId, PDV_LAST]));
   }
 
   #check(type: number, length: number): Violation | undefined {
